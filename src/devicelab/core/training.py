@@ -1,0 +1,49 @@
+"""A resumable epoch loop: checkpoint after every epoch, continue exactly where a killed run stopped.
+
+The loop owns nothing but the bookkeeping: the caller's ``train_epoch(epoch)`` does the work and must draw
+its data order from a generator keyed by (seed, epoch) (:func:`devicelab.core.seeding.torch_generator`) so that
+a resumed epoch sees the same batches. Dropout and augmentation use the global random states, which the
+checkpoint restores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+
+from devicelab.core.checkpoint import TrainingCheckpoint
+from devicelab.core.progress import progress
+
+
+def fit(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    train_epoch: Callable[[int], Mapping[str, float]],
+    epochs: int,
+    *,
+    scheduler: Any = None,
+    checkpoint: TrainingCheckpoint | None = None,
+    log: Callable[..., None] | None = None,
+    desc: str = "train",
+) -> list[dict[str, float]]:
+    """Run ``train_epoch`` for epochs ``0..epochs-1`` (skipping those a checkpoint says are done).
+
+    Returns the per-epoch records (restored ones included, so the history is the same after a resume).
+    """
+    history: list[dict[str, float]] = []
+    start = 0
+    if checkpoint is not None:
+        loop = checkpoint.restore(model, optimizer, scheduler)
+        if loop is not None:
+            start, history = int(loop["epoch"]) + 1, list(loop["history"])
+    for epoch in progress(range(start, epochs), desc=desc, total=epochs - start):
+        model.train()
+        record = {"epoch": epoch, **{k: float(v) for k, v in train_epoch(epoch).items()}}
+        history.append(record)
+        if log is not None:
+            log(stage=desc, **record)
+        if checkpoint is not None:
+            checkpoint.save(model, optimizer, scheduler, loop={"epoch": epoch, "history": history})
+    return history

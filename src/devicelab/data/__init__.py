@@ -1,0 +1,1 @@
+"""Offline corpora (``data.corpora``), loaders of the real public data sets (``data.datasets``), the cache."""
