@@ -30,17 +30,36 @@ class Entry:
 
 ENTRIES: tuple[Entry, ...] = (
     Entry("kws-ssn", "SubSpectral Normalization for Neural Audio Data Processing", "kws_ssn"),
-    Entry("asc-factorized", "Acoustic Scene Classification Based on a Large-margin Factorized CNN", "asc_factorized"),
-    Entry("sed-tritrain", "Weakly Labeled Sound Event Detection Using Tri-training and Adversarial Learning",
-          "sed_tritrain"),
-    Entry("sv-kan", "End-to-End Text-independent Speaker Verification with a Keyword Adversarial Network", "sv_kan"),
-    Entry("phoneme-vgpds", "Phoneme Classification using Constrained Variational Gaussian Process Dynamical System",
-          "phoneme_vgpds"),
+    Entry(
+        "asc-factorized",
+        "Acoustic Scene Classification Based on a Large-margin Factorized CNN",
+        "asc_factorized",
+    ),
+    Entry(
+        "sed-tritrain",
+        "Weakly Labeled Sound Event Detection Using Tri-training and Adversarial Learning",
+        "sed_tritrain",
+    ),
+    Entry(
+        "sv-kan",
+        "End-to-End Text-independent Speaker Verification with a Keyword Adversarial Network",
+        "sv_kan",
+    ),
+    Entry(
+        "phoneme-vgpds",
+        "Phoneme Classification using Constrained Variational Gaussian Process Dynamical System",
+        "phoneme_vgpds",
+    ),
     Entry("fed-ua", "Federated Learning of User Authentication Models", "fed_ua"),
     Entry("fed-dg", "Feature Diversification and Adaptation for Federated Domain Generalization", "fed_dg"),
-    Entry("tta-lsa", "Label Shift Adapter for Test-Time Adaptation under Covariate and Label Shifts", "tta_lsa"),
-    Entry("hollowed-net", "Hollowed Net for On-Device Personalization of Text-to-Image Diffusion Models",
-          "hollowed_net"),
+    Entry(
+        "tta-lsa", "Label Shift Adapter for Test-Time Adaptation under Covariate and Label Shifts", "tta_lsa"
+    ),
+    Entry(
+        "hollowed-net",
+        "Hollowed Net for On-Device Personalization of Text-to-Image Diffusion Models",
+        "hollowed_net",
+    ),
 )
 
 

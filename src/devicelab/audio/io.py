@@ -15,7 +15,9 @@ class AudioError(ValueError):
     """An audio file that cannot be used; the message names the file."""
 
 
-def read_wav(path: str | Path, sample_rate_hz: int | None = None, mono: bool = True) -> tuple[np.ndarray, int]:
+def read_wav(
+    path: str | Path, sample_rate_hz: int | None = None, mono: bool = True
+) -> tuple[np.ndarray, int]:
     """Read audio as float32 in [-1, 1]; mix to mono and resample to ``sample_rate_hz`` when given."""
     path = Path(path)
     try:

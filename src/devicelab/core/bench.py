@@ -45,17 +45,24 @@ class Timing:
     def summary(self) -> dict[str, Any]:
         q1, q3 = self.ratio_iqr
         return {
-            "wall_ms_a": statistics.median(self.wall_ms_a), "wall_ms_b": statistics.median(self.wall_ms_b),
-            "cpu_ms_a": statistics.median(self.cpu_ms_a), "cpu_ms_b": statistics.median(self.cpu_ms_b),
-            "ratio": self.ratio, "ratio_iqr": [q1, q3], "cpu_ratio": statistics.median(self.cpu_ratios),
-            "rounds": len(self.ratios), "flagged_rounds": self.flagged_rounds,
-            "warning": "more than half the rounds ran under heavy load" if self.flagged_rounds * 2 > len(
-                self.ratios) else "",
+            "wall_ms_a": statistics.median(self.wall_ms_a),
+            "wall_ms_b": statistics.median(self.wall_ms_b),
+            "cpu_ms_a": statistics.median(self.cpu_ms_a),
+            "cpu_ms_b": statistics.median(self.cpu_ms_b),
+            "ratio": self.ratio,
+            "ratio_iqr": [q1, q3],
+            "cpu_ratio": statistics.median(self.cpu_ratios),
+            "rounds": len(self.ratios),
+            "flagged_rounds": self.flagged_rounds,
+            "warning": "more than half the rounds ran under heavy load"
+            if self.flagged_rounds * 2 > len(self.ratios)
+            else "",
         }
 
 
-def interleaved(a: Callable[[], Any], b: Callable[[], Any], rounds: int = 9, iters: int = 20,
-                warmup: int = 3) -> Timing:
+def interleaved(
+    a: Callable[[], Any], b: Callable[[], Any], rounds: int = 9, iters: int = 20, warmup: int = 3
+) -> Timing:
     """Time ``a`` against ``b``: A B / B A alternating rounds; ratio = a / b per round."""
     for f in (a, b):
         for _ in range(warmup):
@@ -89,11 +96,17 @@ def interleaved(a: Callable[[], Any], b: Callable[[], Any], rounds: int = 9, ite
 def environment() -> dict[str, Any]:
     """What produced a number: CPU, cores, library versions, thread settings, math-library variables."""
     env: dict[str, Any] = {
-        "cpu": _cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
-        "torch": torch.__version__, "numpy": np.__version__,
-        "torch_threads": torch.get_num_threads(), "torch_interop_threads": torch.get_num_interop_threads(),
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "torch_interop_threads": torch.get_num_interop_threads(),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "math_env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")},
+        "math_env": {
+            k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+        },
     }
     try:
         import onnxruntime
@@ -104,7 +117,9 @@ def environment() -> dict[str, Any]:
     try:
         from threadpoolctl import threadpool_info
 
-        env["threadpools"] = [{k: i.get(k) for k in ("internal_api", "num_threads")} for i in threadpool_info()]
+        env["threadpools"] = [
+            {k: i.get(k) for k in ("internal_api", "num_threads")} for i in threadpool_info()
+        ]
     except ImportError:
         pass
     return env
@@ -126,8 +141,11 @@ def write_bench(name: str, profile: str, record: Mapping[str, Any], root: Path |
 
     path = (root or reports_root()) / profile / "bench" / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = {"name": name, "environment": environment(), **{
-        k: (asdict(v) if hasattr(v, "__dataclass_fields__") else v) for k, v in record.items()}}
+    data = {
+        "name": name,
+        "environment": environment(),
+        **{k: (asdict(v) if hasattr(v, "__dataclass_fields__") else v) for k, v in record.items()},
+    }
     path.write_text(json.dumps(data, indent=2, default=float))
     return path
 

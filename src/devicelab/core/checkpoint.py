@@ -108,15 +108,20 @@ class TrainingCheckpoint:
     def exists(self) -> bool:
         return self.path.with_suffix(".json").exists() and self.path.with_suffix(".safetensors").exists()
 
-    def save(self, model: torch.nn.Module, optimizer=None, scheduler=None, loop: Mapping | None = None) -> None:
+    def save(
+        self, model: torch.nn.Module, optimizer=None, scheduler=None, loop: Mapping | None = None
+    ) -> None:
         rng_tensors, rng_plain = get_rng_state()
-        save_state(self.path, {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict() if optimizer is not None else None,
-            "scheduler": scheduler.state_dict() if scheduler is not None else None,
-            "rng": {"tensors": rng_tensors, "plain": rng_plain},
-            "loop": dict(loop or {}),
-        })
+        save_state(
+            self.path,
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict() if optimizer is not None else None,
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "rng": {"tensors": rng_tensors, "plain": rng_plain},
+                "loop": dict(loop or {}),
+            },
+        )
 
     def restore(self, model: torch.nn.Module, optimizer=None, scheduler=None) -> dict | None:
         if not self.exists():

@@ -43,7 +43,8 @@ class Claim:
     """``method`` compared with ``baseline`` (metric keys of ``metrics.json``), averaged over seeds.
 
     kind "difference": held when ``sign * (method - baseline) >= margin`` (``>`` when ``strict``);
-    kind "ratio": held when ``method / baseline <= margin`` for direction "less" or ``>= margin`` for "greater".
+    kind "ratio": held when ``method / baseline <= margin`` for direction "less",
+    or ``>= margin`` for "greater".
     ``direction`` says which way is better for the method: "greater" (accuracy) or "less" (error, memory).
     """
 
@@ -62,8 +63,15 @@ class Claim:
     def evaluate(self, metrics: Mapping[str, MetricValue]) -> ClaimResult:
         missing = [k for k in (self.method, self.baseline) if k not in metrics]
         if missing:
-            return ClaimResult(self.id, self.statement, math.nan, math.nan, math.nan, "not measured",
-                               f"missing metric {missing[0]}")
+            return ClaimResult(
+                self.id,
+                self.statement,
+                math.nan,
+                math.nan,
+                math.nan,
+                "not measured",
+                f"missing metric {missing[0]}",
+            )
         m, b = metric_mean(metrics[self.method]), metric_mean(metrics[self.baseline])
         if self.kind == "difference":
             value = (m - b) if self.direction == "greater" else (b - m)
@@ -79,8 +87,11 @@ class Claim:
         return ClaimResult(self.id, self.statement, m, b, value, "held" if held else "not held", "")
 
     def describe_margin(self) -> str:
-        op = (">" if self.strict else "≥") if (self.kind == "difference" or self.direction == "greater") else (
-            "<" if self.strict else "≤")
+        op = (
+            (">" if self.strict else "≥")
+            if (self.kind == "difference" or self.direction == "greater")
+            else ("<" if self.strict else "≤")
+        )
         if self.kind == "difference":
             sign = "−" if self.direction == "greater" else "reversed −"
             return f"method {sign} baseline {op} {self.margin:g}{self.unit}"
@@ -102,6 +113,8 @@ class ClaimResult:
         return asdict(self)
 
 
-def evaluate_claims(claims: Sequence[Claim], metrics: Mapping[str, MetricValue], profile: str) -> list[ClaimResult]:
+def evaluate_claims(
+    claims: Sequence[Claim], metrics: Mapping[str, MetricValue], profile: str
+) -> list[ClaimResult]:
     """Evaluate the claims registered for ``profile``."""
     return [c.evaluate(metrics) for c in claims if profile in c.profiles]

@@ -149,7 +149,7 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
 
 
 def resolve_config(cls: type, profile: str = "quick", overrides: Mapping[str, Any] | None = None) -> Any:
-    """The config of ``cls`` for ``profile``, with dotted ``overrides`` applied and every value type-checked."""
+    """The config of ``cls`` for ``profile`` with dotted ``overrides`` applied, every value type-checked."""
     profiles: Mapping[str, Mapping[str, Any]] = getattr(cls, "PROFILES", {})
     if profile not in PROFILE_NAMES:
         raise ConfigError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILE_NAMES)}")

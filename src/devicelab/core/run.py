@@ -29,8 +29,15 @@ from devicelab.core.paths import runs_root
 class RunContext:
     """What a run function gets besides its config: the folder, logging, checkpoints, stages, data."""
 
-    def __init__(self, experiment: Experiment, config: Any, run_dir: Path, profile: str,
-                 data_path: Path | None = None, resume: bool = False):
+    def __init__(
+        self,
+        experiment: Experiment,
+        config: Any,
+        run_dir: Path,
+        profile: str,
+        data_path: Path | None = None,
+        resume: bool = False,
+    ):
         self.experiment = experiment
         self.config = config
         self.run_dir = run_dir
@@ -112,8 +119,9 @@ def new_run_dir(name: str, root: Path | None = None) -> Path:
     return run_dir
 
 
-def latest_run_dir(name: str, profile: str | None = None, finished: bool | None = None,
-                   root: Path | None = None) -> Path | None:
+def latest_run_dir(
+    name: str, profile: str | None = None, finished: bool | None = None, root: Path | None = None
+) -> Path | None:
     """The newest run folder of ``name`` (optionally of one profile, finished or not)."""
     base = (root or runs_root()) / name
     if not base.is_dir():
@@ -134,8 +142,16 @@ def _read_meta(run_dir: Path) -> dict:
     return json.loads(p.read_text()) if p.exists() else {}
 
 
-def execute(experiment: Experiment, config: Any, profile: str, *, data_path: Path | None = None,
-            run_dir: Path | None = None, resume: bool = False, echo: Callable[[str], None] = print) -> dict:
+def execute(
+    experiment: Experiment,
+    config: Any,
+    profile: str,
+    *,
+    data_path: Path | None = None,
+    run_dir: Path | None = None,
+    resume: bool = False,
+    echo: Callable[[str], None] = print,
+) -> dict:
     """Run ``experiment`` with ``config`` in a new (or, with ``resume``, the given) run folder.
 
     Returns the content of ``metrics.json``.
@@ -143,14 +159,19 @@ def execute(experiment: Experiment, config: Any, profile: str, *, data_path: Pat
     if resume and run_dir is not None:
         saved = load_config_yaml(experiment.config_cls, run_dir / "config.yaml")
         if to_dict(saved) != to_dict(config):
-            raise ConfigError(f"{run_dir / 'config.yaml'}: the config differs from the one given; "
-                              "resume without overrides to continue this run")
+            raise ConfigError(
+                f"{run_dir / 'config.yaml'}: the config differs from the one given; "
+                "resume without overrides to continue this run"
+            )
     else:
         run_dir = new_run_dir(experiment.name)
         (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
-        meta = {"experiment": experiment.name, "profile": profile,
-                "data_path": str(data_path) if data_path else None,
-                "started": _dt.datetime.now().isoformat(timespec="seconds")}
+        meta = {
+            "experiment": experiment.name,
+            "profile": profile,
+            "data_path": str(data_path) if data_path else None,
+            "started": _dt.datetime.now().isoformat(timespec="seconds"),
+        }
         (run_dir / "run.json").write_text(json.dumps(meta, indent=2))
     echo(f"run folder: {run_dir}")
     ctx = RunContext(experiment, config, run_dir, profile, data_path=data_path, resume=resume)
@@ -158,8 +179,7 @@ def execute(experiment: Experiment, config: Any, profile: str, *, data_path: Pat
     t0 = time.perf_counter()
     metrics: Mapping[str, MetricValue] = experiment.run(config, ctx)
     wall = time.perf_counter() - t0
-    prior = json.loads((run_dir / "wall_time.json").read_text())["wall_time_s"] if resume and (
-        run_dir / "wall_time.json").exists() else 0.0
+    prior = _earlier_wall_time(run_dir / "log.jsonl") if resume else 0.0
     claims = evaluate_claims(experiment.claims, metrics, profile)
     result = {
         "experiment": experiment.name,
@@ -183,6 +203,17 @@ def execute(experiment: Experiment, config: Any, profile: str, *, data_path: Pat
     return result
 
 
-def record_partial_wall_time(run_dir: Path, seconds: float) -> None:
-    """Keep the wall time spent before an interruption so a resumed run reports the total."""
-    (run_dir / "wall_time.json").write_text(json.dumps({"wall_time_s": seconds}))
+def _earlier_wall_time(log_path: Path) -> float:
+    """Seconds spent by the interrupted attempts of a resumed run, from the times in ``log.jsonl``.
+
+    Each attempt starts with a start/resume record; it lasted until its last record. The current attempt
+    (the last start/resume record) is excluded.
+    """
+    if not log_path.exists():
+        return 0.0
+    records = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+    starts = [i for i, r in enumerate(records) if r.get("event") in ("start", "resume")]
+    total = 0.0
+    for a, b in zip(starts[:-1], starts[1:]):
+        total += records[b - 1]["time"] - records[a]["time"]
+    return total

@@ -17,8 +17,10 @@ def seed_everything(seed: int) -> None:
 
 def child_rng(seed: int, *keys: int | str) -> np.random.Generator:
     """A NumPy generator for one item, keyed by a stable id (independent of order and worker count)."""
-    ints = [k if isinstance(k, int) else int.from_bytes(str(k).encode()[:16].ljust(16, b"\0"), "little")
-            for k in keys]
+    ints = [
+        k if isinstance(k, int) else int.from_bytes(str(k).encode()[:16].ljust(16, b"\0"), "little")
+        for k in keys
+    ]
     ints = [int(k) % 2**63 for k in ints]
     return np.random.default_rng(np.random.SeedSequence([seed % 2**63, *ints]))
 

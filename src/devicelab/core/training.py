@@ -1,9 +1,9 @@
 """A resumable epoch loop: checkpoint after every epoch, continue exactly where a killed run stopped.
 
-The loop owns nothing but the bookkeeping: the caller's ``train_epoch(epoch)`` does the work and must draw
-its data order from a generator keyed by (seed, epoch) (:func:`devicelab.core.seeding.torch_generator`) so that
-a resumed epoch sees the same batches. Dropout and augmentation use the global random states, which the
-checkpoint restores.
+The loop owns nothing but the bookkeeping: the caller's ``train_epoch(epoch)`` does the work and must
+draw its data order from a generator keyed by (seed, epoch) (:func:`devicelab.core.seeding.torch_generator`)
+so that a resumed epoch sees the same batches. Dropout and augmentation use the global random states,
+which the checkpoint restores.
 """
 
 from __future__ import annotations

@@ -69,8 +69,10 @@ def verify_checksums(folder: Path) -> list[str]:
 def read_manifest(name: str, profile: str, root: Path | None = None) -> dict[str, Any]:
     path = corpus_dir(name, profile, root) / MANIFEST
     if not path.is_file():
-        raise FileNotFoundError(f"corpus {name!r} ({profile}) is not built: {path} is missing; "
-                                f"run `devicelab data build {name} --profile {profile}`")
+        raise FileNotFoundError(
+            f"corpus {name!r} ({profile}) is not built: {path} is missing; "
+            f"run `devicelab data build {name} --profile {profile}`"
+        )
     return json.loads(path.read_text())
 
 

@@ -49,9 +49,16 @@ class UnpackedPackage:
 
     def source_record(self, files_used: list[str] | None = None, non_free: bool = False) -> dict:
         """The manifest's ``sources`` entry for this package."""
-        return {"kind": "deb", "name": self.name, "version": self.version, "sha256": self.sha256,
-                "size": self.size, "licence": self.licences, "non_free": non_free,
-                "files_used": files_used or []}
+        return {
+            "kind": "deb",
+            "name": self.name,
+            "version": self.version,
+            "sha256": self.sha256,
+            "size": self.size,
+            "licence": self.licences,
+            "non_free": non_free,
+            "files_used": files_used or [],
+        }
 
     @property
     def multiarch_lib(self) -> Path:
@@ -96,8 +103,10 @@ class DebFetcher:
         if out.returncode != 0:
             hint = ""
             if "Unable to locate" in out.stderr or "No packages found" in out.stderr:
-                hint = (" (not in the apt lists: run `apt-get update`; contrib/non-free packages need "
-                        "`sudo bash scripts/setup-system.sh --nonfree`)")
+                hint = (
+                    " (not in the apt lists: run `apt-get update`; contrib/non-free packages need "
+                    "`sudo bash scripts/setup-system.sh --nonfree`)"
+                )
             raise PackageError(f"cannot download Debian package {name}{hint}: {out.stderr.strip()[-300:]}")
         deb = self._cached_deb(name, target)
         if deb is None:
@@ -141,8 +150,15 @@ class DebFetcher:
             (tmp / ".unpacked").write_text(version)
             shutil.rmtree(root, ignore_errors=True)
             os.replace(tmp, root)
-        return UnpackedPackage(name=name, version=version, deb=deb, root=root, sha256=sha256_file(deb),
-                               size=deb.stat().st_size, licences=read_licences(root, name))
+        return UnpackedPackage(
+            name=name,
+            version=version,
+            deb=deb,
+            root=root,
+            sha256=sha256_file(deb),
+            size=deb.stat().st_size,
+            licences=read_licences(root, name),
+        )
 
     def extract_member(self, spec: str, member: str, dest: Path) -> Path:
         """Extract one file of a big package (``dpkg-deb --fsys-tarfile | tar -x``) without unpacking all."""
@@ -152,8 +168,12 @@ class DebFetcher:
         if target.exists():
             return target
         fsys = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
-        tar = subprocess.run(["tar", "-x", "-C", str(dest), f"./{member.lstrip('./')}"], stdin=fsys.stdout,
-                             capture_output=True, text=True)
+        tar = subprocess.run(
+            ["tar", "-x", "-C", str(dest), f"./{member.lstrip('./')}"],
+            stdin=fsys.stdout,
+            capture_output=True,
+            text=True,
+        )
         fsys.wait()
         if tar.returncode != 0 or not target.exists():
             raise PackageError(f"{deb}: member {member} not found ({tar.stderr.strip()[-200:]})")

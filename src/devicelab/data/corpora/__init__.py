@@ -71,9 +71,18 @@ def get_builder(name: str) -> CorpusBuilder:
     return importlib.import_module(module).BUILDER
 
 
-def build_corpus(name: str, profile: str, *, seed: int = 0, jobs: int = 1, extras: tuple[str, ...] = (),
-                 force: bool = False, fetcher: DebFetcher | None = None, log: Callable[[str], None] = print,
-                 root: Path | None = None) -> Path:
+def build_corpus(
+    name: str,
+    profile: str,
+    *,
+    seed: int = 0,
+    jobs: int = 1,
+    extras: tuple[str, ...] = (),
+    force: bool = False,
+    fetcher: DebFetcher | None = None,
+    log: Callable[[str], None] = print,
+    root: Path | None = None,
+) -> Path:
     """Build corpus ``name`` for ``profile`` atomically; returns its folder."""
     builder = get_builder(name)
     if is_built(name, profile, root) and not force:
@@ -81,11 +90,27 @@ def build_corpus(name: str, profile: str, *, seed: int = 0, jobs: int = 1, extra
         return corpus_dir(name, profile, root)
     t0 = time.perf_counter()
     with atomic_build(name, profile, force=force, root=root) as out:
-        ctx = BuildContext(out=out, profile=profile, seed=seed, jobs=jobs, extras=tuple(extras),
-                           fetcher=fetcher or DebFetcher(), log=log)
+        ctx = BuildContext(
+            out=out,
+            profile=profile,
+            seed=seed,
+            jobs=jobs,
+            extras=tuple(extras),
+            fetcher=fetcher or DebFetcher(),
+            log=log,
+        )
         fields = builder.build(ctx)
-        finish_manifest(out, {"corpus": name, "profile": profile, "seed": seed, "extras": list(extras),
-                              "build_seconds": round(time.perf_counter() - t0, 2), **fields})
+        finish_manifest(
+            out,
+            {
+                "corpus": name,
+                "profile": profile,
+                "seed": seed,
+                "extras": list(extras),
+                "build_seconds": round(time.perf_counter() - t0, 2),
+                **fields,
+            },
+        )
     log(f"built {name} ({profile}) in {time.perf_counter() - t0:.1f} s: {corpus_dir(name, profile, root)}")
     return corpus_dir(name, profile, root)
 

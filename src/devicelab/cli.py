@@ -1,0 +1,310 @@
+"""The ``devicelab`` command: list, data, run, reproduce, report, export, personalize, fed.
+
+Every subcommand has ``--help``. Errors are one line on stderr that names the bad name, key or file, and
+exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from devicelab import __version__, experiments
+from devicelab.core.claims import format_metric
+from devicelab.core.config import (
+    PROFILE_NAMES,
+    ConfigError,
+    load_config_yaml,
+    parse_overrides,
+    resolve_config,
+    to_dict,
+)
+
+# Flower and Ray read these at import time (specs/flower.md); set them before anything imports flwr or ray.
+for _key, _value in {
+    "FLWR_TELEMETRY_ENABLED": "0",
+    "FLWR_DISABLE_UPDATE_CHECK": "1",
+    "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "HF_HUB_OFFLINE": "1",
+}.items():
+    os.environ.setdefault(_key, _value)
+
+# subcommands whose argument parsing lives with the code they run
+DELEGATED = {
+    "personalize": (
+        "devicelab.methods.hollowed_net.cli",
+        "personalize_command",
+        "fine-tune a diffusers text-to-image model on a few images with Hollowed Net LoRA",
+    ),
+    "fed": (
+        "devicelab.federated.cli",
+        "fed_command",
+        "run federated experiments as separate processes (SuperLink, SuperNodes)",
+    ),
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="devicelab",
+        description="Faithful, tested implementations of methods for efficient, private and adaptive "
+        "on-device learning.",
+    )
+    p.add_argument("--version", action="version", version=f"devicelab {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    sub.add_parser("list", help="the nine experiments: paper, profiles, implemented or not")
+
+    data = sub.add_parser("data", help="build and inspect the offline corpora")
+    dsub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    dsub.add_parser("list", help="the corpora and which profiles are built")
+    b = dsub.add_parser("build", help="build one corpus into $DEVICELAB_DATA")
+    b.add_argument("name")
+    b.add_argument("--profile", default="quick", choices=PROFILE_NAMES)
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    b.add_argument("--extras", default="", help="comma-separated extras (e.g. mbrola,0ad,wallpapers)")
+    b.add_argument("--force", action="store_true", help="rebuild even if built")
+    for action, text in (
+        ("info", "the manifest summary of a built corpus"),
+        ("verify", "re-hash every file of a built corpus"),
+        ("sources", "the Debian packages a build would fetch (fetches nothing)"),
+    ):
+        a = dsub.add_parser(action, help=text)
+        a.add_argument("name")
+        a.add_argument("--profile", default="quick", choices=PROFILE_NAMES)
+        if action == "sources":
+            a.add_argument("--extras", default="")
+
+    r = sub.add_parser("run", help="run one experiment: method and baselines side by side, then its claims")
+    r.add_argument("name", help="experiment name (see `devicelab list`)")
+    r.add_argument("--profile", default=None, choices=PROFILE_NAMES, help="default: quick")
+    r.add_argument("--data", type=Path, default=None, help="root of the paper's real data set")
+    r.add_argument("--seed", type=int, default=None, help="base seed (config key `seed`)")
+    r.add_argument(
+        "--resume",
+        nargs="?",
+        const="latest",
+        default=None,
+        metavar="RUN_DIR",
+        help="continue the latest unfinished run (or RUN_DIR) from its checkpoints",
+    )
+    r.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides (dotted keys)")
+
+    rep = sub.add_parser("reproduce", help="run every experiment and write reports/<profile>/REPORT.md")
+    rep.add_argument("--profile", default="quick", choices=PROFILE_NAMES)
+    rep.add_argument("--only", nargs="+", default=None, metavar="NAME")
+
+    rr = sub.add_parser("report", help="re-render reports/<profile>/REPORT.md from existing runs")
+    rr.add_argument("--profile", default="quick", choices=PROFILE_NAMES)
+
+    e = sub.add_parser("export", help="export a trained run (e.g. to ONNX)")
+    e.add_argument("name")
+    e.add_argument("run_dir", type=Path)
+    e.add_argument("--onnx", type=Path, required=True, help="output .onnx path")
+
+    for name, (_, _, text) in DELEGATED.items():
+        sub.add_parser(name, help=text + f" (see `devicelab {name} --help`)", add_help=False)
+    return p
+
+
+def _error(message: str) -> int:
+    print(f"devicelab: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _print_result(result: dict) -> None:
+    print(f"\n{result['experiment']} ({result['profile']}) finished in {result['wall_time_s']:.1f} s")
+    for table in result["tables"]:
+        print("\n" + table)
+    if not result["tables"]:
+        for k, v in result["metrics"].items():
+            print(f"  {k:40s} {format_metric(v, 4)}")
+    if result["claims"]:
+        print("\nclaims:")
+        for c in result["claims"]:
+            print(
+                f"  {c['id']:4s} {c['verdict']:12s} {c['statement']}  "
+                f"(method {c['method']:.4g}, baseline {c['baseline']:.4g}, measured {c['value']:.4g})"
+            )
+    for note in result["notes"]:
+        print(f"note: {note}")
+
+
+def cmd_list() -> int:
+    print(f"{'experiment':16s} {'status':16s} {'profiles':18s} paper")
+    for name in experiments.names():
+        status = "implemented" if experiments.is_implemented(name) else "not implemented"
+        print(f"{name:16s} {status:16s} {'smoke quick full':18s} {experiments.paper(name)}")
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from devicelab.data import corpora
+    from devicelab.data.cache import corpus_dir, is_built, read_manifest, verify_checksums
+
+    if args.data_command == "list":
+        print(f"{'corpus':16s} {'builder':12s} built profiles")
+        for name in corpora.CORPORA:
+            built = [p for p in PROFILE_NAMES if is_built(name, p)]
+            state = "yes" if corpora.is_available(name) else "not written"
+            print(f"{name:16s} {state:12s} {' '.join(built) or '-'}")
+        return 0
+    if args.data_command == "build":
+        extras = tuple(x for x in args.extras.split(",") if x)
+        corpora.build_corpus(
+            args.name, args.profile, seed=args.seed, jobs=args.jobs, extras=extras, force=args.force
+        )
+        return 0
+    if args.data_command == "sources":
+        builder = corpora.get_builder(args.name)
+        for pkg in builder.sources(args.profile, tuple(x for x in args.extras.split(",") if x)):
+            print(pkg)
+        return 0
+    if args.data_command == "info":
+        manifest = read_manifest(args.name, args.profile)
+        short = {k: v for k, v in manifest.items() if k not in ("sources",)}
+        short["sources"] = len(manifest.get("sources", []))
+        print(json.dumps(short, indent=2))
+        return 0
+    if args.data_command == "verify":
+        read_manifest(args.name, args.profile)
+        bad = verify_checksums(corpus_dir(args.name, args.profile))
+        for line in bad:
+            print(line)
+        print(f"{args.name} ({args.profile}): {'OK' if not bad else f'{len(bad)} bad files'}")
+        return 0 if not bad else 1
+    raise AssertionError(args.data_command)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from devicelab.core.run import execute, latest_run_dir
+
+    experiment = experiments.get_experiment(args.name)
+    overrides = parse_overrides(args.overrides)
+    if args.resume is not None and "=" in args.resume:  # `--resume key=value`: the value is an override
+        overrides.update(parse_overrides([args.resume]))
+        args.resume = "latest"
+    if args.seed is not None:
+        overrides["seed"] = args.seed
+    if args.resume is not None:
+        if args.resume == "latest":
+            run_dir = latest_run_dir(args.name, profile=args.profile, finished=False)
+            if run_dir is None:
+                raise FileNotFoundError(f"no unfinished run of {args.name} to resume under runs/{args.name}/")
+        else:
+            run_dir = Path(args.resume)
+        if not (run_dir / "config.yaml").exists():
+            raise FileNotFoundError(f"{run_dir / 'config.yaml'}: not a run folder")
+        meta = json.loads((run_dir / "run.json").read_text())
+        profile = meta["profile"]
+        config = load_config_yaml(experiment.config_cls, run_dir / "config.yaml")
+        if overrides and to_dict(resolve_config(experiment.config_cls, profile, overrides)) != to_dict(
+            config
+        ):
+            raise ConfigError(
+                f"{run_dir / 'config.yaml'}: overrides differ from the run's config; resume without overrides"
+            )
+        data = Path(meta["data_path"]) if meta.get("data_path") else None
+        result = execute(experiment, config, profile, data_path=data, run_dir=run_dir, resume=True)
+    else:
+        profile = args.profile or "quick"
+        config = resolve_config(experiment.config_cls, profile, overrides)
+        if args.data is not None and not args.data.exists():
+            raise FileNotFoundError(f"--data {args.data}: no such folder")
+        result = execute(experiment, config, profile, data_path=args.data)
+    _print_result(result)
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from devicelab.core.report import record_status, render
+    from devicelab.core.run import execute, latest_run_dir
+
+    names = args.only or experiments.names()
+    for name in names:
+        if name not in experiments.names():
+            raise ConfigError(f"unknown experiment {name!r}; valid names: {', '.join(experiments.names())}")
+    failures = 0
+    for name in names:
+        if not experiments.is_implemented(name):
+            print(f"== {name}: not implemented")
+            record_status(args.profile, name, "not implemented")
+            continue
+        print(f"== {name} ({args.profile})")
+        t0 = time.perf_counter()
+        try:
+            experiment = experiments.get_experiment(name)
+            config = resolve_config(experiment.config_cls, args.profile)
+            result = execute(experiment, config, args.profile)
+            _print_result(result)
+            record_status(args.profile, name, "ok", run_dir=latest_run_dir(name, args.profile, finished=True))
+        except Exception as e:  # one failing experiment must not hide the others' results
+            failures += 1
+            print(
+                f"!! {name} failed after {time.perf_counter() - t0:.0f} s: {type(e).__name__}: {e}",
+                file=sys.stderr,
+            )
+            record_status(args.profile, name, "failed", error=f"{type(e).__name__}: {e}")
+    path = render(args.profile)
+    print(f"\nreport: {path}")
+    return 1 if failures else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in DELEGATED:
+        import importlib
+
+        module, function, _ = DELEGATED[argv[0]]
+        try:
+            command = getattr(importlib.import_module(module), function)
+        except ModuleNotFoundError:
+            return _error(f"`devicelab {argv[0]}` is not available yet ({module} is not implemented)")
+        return command(argv[1:])
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # `run NAME --profile P key=value`: argparse leaves overrides after options unparsed
+        if args.command != "run" or any("=" not in x or x.startswith("-") for x in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.overrides = [*args.overrides, *extra]
+    try:
+        if args.command == "list":
+            return cmd_list()
+        if args.command == "data":
+            return cmd_data(args)
+        if args.command == "run":
+            return cmd_run(args)
+        if args.command == "reproduce":
+            return cmd_reproduce(args)
+        if args.command == "report":
+            from devicelab.core.report import render
+
+            print(render(args.profile))
+            return 0
+        if args.command == "export":
+            experiment = experiments.get_experiment(args.name)
+            if experiment.export is None:
+                return _error(f"experiment {args.name!r} has no export")
+            if not (args.run_dir / "config.yaml").exists():
+                return _error(f"{args.run_dir}: not a run folder (no config.yaml)")
+            experiment.export(args.run_dir, {"onnx": args.onnx})
+            print(f"wrote {args.onnx}")
+            return 0
+    except (ConfigError, NotImplementedError, FileNotFoundError, FileExistsError) as e:
+        return _error(str(e))
+    except Exception as e:
+        from devicelab.audio.io import AudioError
+        from devicelab.data.debs import MissingToolError, PackageError
+
+        if isinstance(e, AudioError | MissingToolError | PackageError):
+            return _error(str(e))
+        raise
+    raise AssertionError(args.command)

@@ -1,0 +1,144 @@
+"""``reports/<profile>/REPORT.md``: one row per paper (claim, method vs baseline, verdict, wall time, plots).
+
+Rendered only from what runs wrote (``metrics.json``) and from the status ``devicelab reproduce`` records
+for each experiment (ran, failed, not implemented). An experiment without a run never gets a number.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from devicelab import experiments
+from devicelab.core.bench import environment
+from devicelab.core.claims import format_metric
+from devicelab.core.paths import reports_root, runs_root
+from devicelab.core.run import latest_run_dir
+
+
+def status_path(profile: str, name: str, root: Path | None = None) -> Path:
+    return (root or reports_root()) / profile / "status" / f"{name}.json"
+
+
+def record_status(profile: str, name: str, status: str, error: str = "", run_dir: Path | None = None) -> None:
+    """Remember how ``devicelab reproduce`` ended for one experiment (ok, failed, not implemented)."""
+    path = status_path(profile, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        json.dumps(
+            {
+                "status": status,
+                "error": error,
+                "run_dir": str(run_dir) if run_dir else None,
+                "time": _dt.datetime.now().isoformat(timespec="seconds"),
+            },
+            indent=2,
+        )
+    )
+
+
+def _fmt_value(x: float) -> str:
+    return "–" if x != x else f"{x:.4g}"
+
+
+def _claim_cell(claim: dict[str, Any]) -> str:
+    return (
+        f"**{claim['id']}** {claim['statement']}: {_fmt_value(claim['method'])} vs "
+        f"{_fmt_value(claim['baseline'])} → {_fmt_value(claim['value'])} — **{claim['verdict']}**"
+    )
+
+
+def collect(profile: str) -> list[dict[str, Any]]:
+    """One record per registered experiment: its latest finished run of ``profile`` or why there is none."""
+    rows = []
+    for name in experiments.names():
+        row: dict[str, Any] = {"name": name, "paper": experiments.paper(name), "status": "not run"}
+        if not experiments.is_implemented(name):
+            row["status"] = "not implemented"
+        st = status_path(profile, name)
+        status = json.loads(st.read_text()) if st.exists() else None
+        run_dir = latest_run_dir(name, profile=profile, finished=True)
+        if status and status["status"] == "failed":
+            row.update(status="failed", error=status["error"])
+        if run_dir is not None and row["status"] != "not implemented":
+            metrics = json.loads((run_dir / "metrics.json").read_text())
+            if not (status and status["status"] == "failed" and status.get("run_dir") != str(run_dir)):
+                row.update(status="ran", run_dir=run_dir, result=metrics)
+        rows.append(row)
+    return rows
+
+
+def render(profile: str, out_dir: Path | None = None) -> Path:
+    """Write ``REPORT.md`` (and copy the plots beside it) from existing runs; returns its path."""
+    out_dir = out_dir or reports_root() / profile
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = collect(profile)
+    env = environment()
+    gpu = f", GPU {env['gpu']}" if env["gpu"] else ""
+    lines = [
+        f"# devicelab results — profile `{profile}`",
+        "",
+        f"Rendered {_dt.datetime.now().isoformat(timespec='minutes')} from the runs under `{runs_root()}` on "
+        f"{env['cpu']} ({env['cores']} cores{gpu}), torch {env['torch']}.",
+        "Numbers come from the offline corpora unless a row names a data path; they compare methods within "
+        "devicelab and are not comparable with the papers' published numbers.",
+        "",
+        "| paper | experiment | claims (method vs baseline → measured, verdict) | wall time | plots |",
+        "|---|---|---|---|---|",
+    ]
+    details = []
+    for row in rows:
+        name = row["name"]
+        if row["status"] != "ran":
+            reason = row["status"] + (f": {row['error']}" if row.get("error") else "")
+            lines.append(f"| {row['paper']} | `{name}` | {reason} | – | – |")
+            continue
+        result, run_dir = row["result"], Path(row["run_dir"])
+        claims = (
+            "<br>".join(_claim_cell(c) for c in result["claims"]) or "no claim registered for this profile"
+        )
+        if row.get("error"):
+            claims = f"last reproduce failed ({row['error']}); showing the previous run<br>" + claims
+        plot_links = []
+        for rel in result.get("plots", []):
+            src = run_dir / rel
+            if src.exists():
+                dst = out_dir / "plots" / name / src.name
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, dst)
+                plot_links.append(f"[{src.stem}](plots/{name}/{src.name})")
+        minutes = result["wall_time_s"] / 60
+        lines.append(
+            f"| {row['paper']} | `{name}` | {claims} | {minutes:.1f} min | {' '.join(plot_links) or '–'} |"
+        )
+        details.append(_details(name, result, run_dir, plot_links))
+    lines += ["", *details]
+    path = out_dir / "REPORT.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _details(name: str, result: dict[str, Any], run_dir: Path, plot_links: list[str]) -> str:
+    parts = [
+        f"## `{name}`",
+        "",
+        f"Run folder: `{run_dir}`"
+        + (f"; data: `{result['data_path']}`" if result.get("data_path") else "; offline corpus"),
+        "",
+    ]
+    if result.get("notes"):
+        parts += [f"- {n}" for n in result["notes"]] + [""]
+    for table in result.get("tables", []):
+        parts += [table, ""]
+    metrics = result.get("metrics", {})
+    if metrics and not result.get("tables"):
+        parts += ["| metric | value |", "|---|---|"]
+        parts += [f"| {k} | {format_metric(v, 4)} |" for k, v in metrics.items()]
+        parts.append("")
+    for link in plot_links:
+        label, target = link[1:].split("](")
+        parts.append(f"![{label}]({target[:-1]})")
+    return "\n".join(parts) + "\n"
