@@ -1,0 +1,1 @@
+"""Image helpers for the glyph corpora: fonts, backgrounds, glyph rendering."""
