@@ -1,0 +1,180 @@
+"""Tables, plots and the spec's verdict rule for the tta-lsa run (spec §7–§8)."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+
+from devicelab.core.claims import Claim, metric_mean, metric_std
+from devicelab.core.run import RunContext
+
+
+def _fmt(values: Sequence[float] | None) -> str:
+    if not values or all(math.isnan(v) for v in values):
+        return "–"
+    if len(values) == 1:
+        return f"{values[0]:.1f}"
+    return f"{metric_mean(values):.1f} ± {metric_std(values):.1f}"
+
+
+def required_positive_seeds(n: int) -> int:
+    """Seeds whose paired difference must be positive: 4 of 5 (full), 2 of 3 (quick), i.e. ⌈2n/3⌉."""
+    return math.ceil(2 * n / 3)
+
+
+def paired_verdicts(claims: Sequence[Claim], metrics: dict, profile: str) -> list[dict]:
+    """Each claim of ``profile`` under the spec's rule: the mean margin *and*, except for the non-inferiority
+    check C2, a positive paired difference in ≥ ⌈2n/3⌉ of n seeds."""
+    rows = []
+    for claim in claims:
+        if profile not in claim.profiles:
+            continue
+        if claim.method not in metrics or claim.baseline not in metrics:
+            rows.append(
+                {
+                    "claim": claim.id,
+                    "Δ (mean)": "–",
+                    "Δ per seed": "–",
+                    "seeds Δ > 0": "–",
+                    "needs": claim.describe_margin(),
+                    "verdict": "not measured",
+                }
+            )
+            continue
+        diffs = [a - b for a, b in zip(metrics[claim.method], metrics[claim.baseline])]
+        mean = statistics.fmean(diffs)
+        positive = sum(d > 0 for d in diffs)
+        mean_ok = mean >= claim.margin
+        paired = claim.id.startswith("C2") or positive >= required_positive_seeds(len(diffs))
+        rows.append(
+            {
+                "claim": claim.id,
+                "Δ (mean)": f"{mean:+.2f}",
+                "Δ per seed": " ".join(f"{d:+.1f}" for d in diffs),
+                "seeds Δ > 0": f"{positive}/{len(diffs)}",
+                "needs": f"Δ ≥ {claim.margin:+g}"
+                + ("" if claim.id.startswith("C2") else f", {required_positive_seeds(len(diffs))} seeds > 0"),
+                "verdict": "held" if mean_ok and paired else "not held",
+            }
+        )
+    return rows
+
+
+def _markdown(rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    cols = list(rows[0])
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def write_report(cfg, ctx: RunContext, metrics: dict, per_seed: list, claims: Sequence[Claim]) -> None:
+    """Per-prior accuracy table, the 2×2 control table, π̂ errors, claim verdicts, and one plot per target."""
+    from devicelab.methods.tta_lsa.experiment import shifted_targets, variant_name, variants
+
+    names = [variant_name(m, h) for m, h in variants(cfg)]
+    targets = cfg.stream.targets
+    n = cfg.seeds
+    title = (
+        f"Online accuracy (%) per target prior, mean over {len(cfg.stream.corruptions)} corruptions × "
+        f"severity {cfg.stream.severities}, mean ± std over {n} seed(s)"
+    )
+    rows = [
+        {
+            "variant": name,
+            **{t: _fmt(metrics.get(f"acc/{name}/{t}")) for t in targets},
+            "shifted": _fmt(metrics.get(f"acc/{name}/shifted")),
+        }
+        for name in names
+    ]
+    ctx.add_table(f"**{title}**\n\n" + _markdown(rows))
+    balanced = [
+        {"variant": name, **{t: _fmt(metrics.get(f"bacc/{name}/{t}")) for t in targets}} for name in names
+    ]
+    ctx.add_table("**Balanced online accuracy (%) per target prior**\n\n" + _markdown(balanced))
+
+    shifted = shifted_targets(targets)
+    control = []
+    for method in cfg.tta.oracle_methods:
+        if all(
+            f"acc/{method}+{h}/shifted" in metrics for h in ("lsa", "logit", "lsa-oracle", "logit-oracle")
+        ):
+            for kind, head in (("learned adapter", "lsa"), ("logit correction", "logit")):
+                control.append(
+                    {
+                        "method": method,
+                        "head": kind,
+                        "estimated π̂": _fmt(metrics[f"acc/{method}+{head}/shifted"]),
+                        "true π_t": _fmt(metrics[f"acc/{method}+{head}-oracle/shifted"]),
+                        "plain": _fmt(metrics.get(f"acc/{method}/shifted")),
+                    }
+                )
+    if control:
+        ctx.add_table(
+            f"**2×2 controls, shifted targets ({', '.join(shifted)}), online accuracy (%)**\n\n"
+            + _markdown(control)
+        )
+
+    l1 = [
+        {"variant": name, **{t: _fmt(metrics.get(f"prior_l1/{name}/{t}")) for t in targets}}
+        for name in names
+        if any(f"prior_l1/{name}/{t}" in metrics for t in targets)
+    ]
+    if l1:
+        ctx.add_table("**End-of-domain ‖π̂ − π_t‖₁ (diagnostic)**\n\n" + _markdown(l1))
+
+    verdicts = paired_verdicts(claims, metrics, ctx.profile)
+    if verdicts:
+        ctx.add_table(
+            "**Claims under the spec's rule (mean margin and paired seeds)**\n\n" + _markdown(verdicts)
+        )
+        status = {r["claim"]: r["verdict"] for r in verdicts}
+        for r in (r for r in verdicts if r["verdict"] != "not measured"):
+            ctx.note(
+                f"{r['claim']} (spec rule: mean margin and paired seeds): {r['verdict']}, "
+                f"Δ {r['Δ (mean)']}, seeds positive {r['seeds Δ > 0']}"
+            )
+        c1 = [v for k, v in status.items() if k.startswith("C1")]
+        if c1 and all(v == "held" for v in c1) and status.get("C3") == "not held":
+            ctx.note(
+                "C1 holds and C3 does not: estimate-and-correct, not the learned adapter, explains the gain."
+            )
+    for method in cfg.tta.frozen_methods:
+        gaps = []
+        for t in targets:
+            frozen, plain = metrics.get(f"acc/{method}+lsa-frozen/{t}"), metrics.get(f"acc/{method}/{t}")
+            if frozen and plain:
+                gaps.append(f"{t} {metric_mean(frozen) - metric_mean(plain):+.1f}")
+        if gaps:
+            ctx.note(
+                f"diagnostic: {method}+lsa-frozen−{method} (π̂ fixed at π_s, ≈ 0 expected): {', '.join(gaps)}"
+            )
+    _plots(cfg, ctx, metrics, names, targets)
+
+
+HEAD_COLOURS = {"plain": "tab:grey", "lsa": "tab:blue", "logit": "tab:orange", "lsa-frozen": "tab:purple"}
+
+
+def _plots(cfg, ctx: RunContext, metrics: dict, names: list[str], targets: list[str]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    for target in targets:
+        shown = [n for n in names if f"acc/{n}/{target}" in metrics]
+        means = [metric_mean(metrics[f"acc/{n}/{target}"]) for n in shown]
+        stds = [metric_std(metrics[f"acc/{n}/{target}"]) for n in shown]
+        colours = [HEAD_COLOURS.get(n.partition("+")[2] or "plain", "tab:green") for n in shown]
+        fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(shown) + 2), 4))
+        ax.bar(range(len(shown)), means, yerr=stds, color=colours, capsize=3)
+        ax.set_xticks(range(len(shown)), shown, rotation=60, ha="right", fontsize=8)
+        ax.set_ylabel("online accuracy (%)")
+        ax.set_title(f"tta-lsa, target prior {target} (mean over corruptions, {cfg.seeds} seed(s))")
+        fig.tight_layout()
+        path = ctx.plots_dir / f"accuracy_{target}.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        ctx.add_plot(path)
