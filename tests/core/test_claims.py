@@ -34,3 +34,12 @@ def test_missing_metric_is_not_measured_and_profiles_filter():
 def test_formatting():
     assert metric_mean([1, 2, 3]) == 2
     assert format_metric([1.0, 3.0], 1) == "2.0 ± 1.4 (n=2)"
+
+
+def test_paired_seed_rule():
+    c = Claim("C1", "", method="a", baseline="b", margin=1.0, paired_seed_fraction=2 / 3)
+    # mean difference 2.0 but only one seed of three favours the method
+    lopsided = c.evaluate({"a": [10.0, 0.0, 0.0], "b": [2.0, 1.0, 1.0]})
+    assert lopsided.value == 2.0 and lopsided.verdict == "not held"
+    assert "1 of 3 seeds (needs 2)" in lopsided.note
+    assert c.evaluate({"a": [3.0, 3.0, 0.0], "b": [1.0, 1.0, 1.0]}).verdict == "held"

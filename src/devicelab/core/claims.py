@@ -46,6 +46,9 @@ class Claim:
     kind "ratio": held when ``method / baseline <= margin`` for direction "less",
     or ``>= margin`` for "greater".
     ``direction`` says which way is better for the method: "greater" (accuracy) or "less" (error, memory).
+    ``paired_seed_fraction`` (difference claims on per-seed lists): also require the paired per-seed
+    difference to favour the method in at least ``ceil(fraction * n)`` of the n seeds
+    (with 2/3: 2 of 3, 4 of 5).
     """
 
     id: str
@@ -59,6 +62,7 @@ class Claim:
     profiles: tuple[str, ...] = ("quick", "full")
     paper: str = ""
     unit: str = ""
+    paired_seed_fraction: float | None = None
 
     def evaluate(self, metrics: Mapping[str, MetricValue]) -> ClaimResult:
         missing = [k for k in (self.method, self.baseline) if k not in metrics]
@@ -84,7 +88,20 @@ class Claim:
                 held = value > self.margin if self.strict else value >= self.margin
         if math.isnan(value):
             return ClaimResult(self.id, self.statement, m, b, value, "not measured", "NaN metric")
-        return ClaimResult(self.id, self.statement, m, b, value, "held" if held else "not held", "")
+        note = ""
+        if self.paired_seed_fraction is not None:
+            wins, n = self._paired_wins(metrics[self.method], metrics[self.baseline])
+            needed = math.ceil(self.paired_seed_fraction * n - 1e-9)
+            held = held and wins >= needed
+            note = f"favours the method in {wins} of {n} seeds (needs {needed})"
+        return ClaimResult(self.id, self.statement, m, b, value, "held" if held else "not held", note)
+
+    def _paired_wins(self, method: MetricValue, baseline: MetricValue) -> tuple[int, int]:
+        scalar = isinstance(method, int | float) or isinstance(baseline, int | float)
+        if scalar or len(method) != len(baseline):
+            raise ValueError(f"claim {self.id}: a paired-seed rule needs per-seed lists of equal length")
+        sign = 1.0 if self.direction == "greater" else -1.0
+        return sum(sign * (float(a) - float(b)) > 0 for a, b in zip(method, baseline)), len(method)
 
     def describe_margin(self) -> str:
         op = (

@@ -672,6 +672,10 @@ PAPER = (
 )
 
 
+# spec §8: C0, C1 and C3 also need a positive paired difference in >= 4 of 5 seeds (full), >= 2 of 3 (quick)
+PAIRED_SEED_FRACTION = 2 / 3
+
+
 def _claims() -> tuple[Claim, ...]:
     claims = [
         Claim(
@@ -684,6 +688,7 @@ def _claims() -> tuple[Claim, ...]:
             profiles=("smoke", "quick", "full"),
             paper="[paper]",
             unit=" points",
+            paired_seed_fraction=PAIRED_SEED_FRACTION,
         )
     ]
     shifted_by_profile = {
@@ -704,6 +709,7 @@ def _claims() -> tuple[Claim, ...]:
                     profiles=profiles,
                     paper="[paper]",
                     unit=" points",
+                    paired_seed_fraction=PAIRED_SEED_FRACTION,
                 )
             )
     for method in PAIRED_METHODS:
@@ -731,6 +737,7 @@ def _claims() -> tuple[Claim, ...]:
             profiles=("smoke", "quick", "full"),
             paper="[reconstruction]",
             unit=" points",
+            paired_seed_fraction=PAIRED_SEED_FRACTION,
         )
     )
     return tuple(claims)
