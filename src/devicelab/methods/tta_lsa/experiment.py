@@ -26,6 +26,7 @@ from devicelab.core.experiment import Experiment
 from devicelab.core.progress import progress
 from devicelab.core.run import RunContext
 from devicelab.core.seeding import child_rng, seed_everything
+from devicelab.data.datasets.cifar import load_cifar10
 from devicelab.methods.tta_lsa import report
 from devicelab.methods.tta_lsa.adapter import AdapterConfig, LabelShiftAdapter
 from devicelab.methods.tta_lsa.data import ensure_glyph_digits_c, load_corrupted, load_pool
@@ -291,12 +292,6 @@ def prepare_data(cfg: TTALSAConfig, ctx: RunContext) -> Pools:
 
 def _cifar_pools(data: Path) -> Pools:
     """``--data`` holds ``cifar-10-batches-bin/`` (source) and ``CIFAR-10-C/`` (targets)."""
-    try:
-        from devicelab.data.datasets.cifar10 import load_cifar10
-    except ImportError as e:
-        raise NotImplementedError(
-            "tta-lsa with --data needs devicelab.data.datasets.cifar10.load_cifar10"
-        ) from e
     c_root = data / "CIFAR-10-C" if (data / "CIFAR-10-C").is_dir() else data
     if not (c_root / "labels.npy").is_file():
         raise FileNotFoundError(
