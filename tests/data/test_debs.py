@@ -19,7 +19,10 @@ def _make_deb(folder, name="tiny-sounds", version="1.2-3"):
     )
     doc = root / "usr" / "share" / "doc" / name
     doc.mkdir(parents=True)
-    (doc / "copyright").write_text("Files: *\nLicense: CC-BY-SA-3.0\n\nFiles: b/*\nLicense: GPL-2+\n")
+    (doc / "copyright").write_text(
+        "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\n"
+        "Files: *\nLicense: CC-BY-SA-3.0\n\nFiles: b/*\nLicense: GPL-2+\n"
+    )
     (root / "usr" / "share" / name).mkdir(parents=True)
     (root / "usr" / "share" / name / "beep.txt").write_text("beep")
     debs = folder / "debs"
@@ -60,3 +63,14 @@ def test_missing_and_corrupt_packages_are_named(tmp_path):
 def test_missing_tool_names_the_package():
     with pytest.raises(MissingToolError, match="install the Debian package `festival`"):
         require_tool("definitely-not-a-tool-festival", "festival")
+
+
+def test_free_form_copyright_gives_no_licence_names(tmp_path):
+    from devicelab.data.debs import read_licences
+
+    doc = tmp_path / "usr/share/doc/old-pkg"
+    doc.mkdir(parents=True)
+    (doc / "copyright").write_text(
+        "This package was debianized by someone.\nLicense: you may copy it freely\n"
+    )
+    assert read_licences(tmp_path, "old-pkg") == []

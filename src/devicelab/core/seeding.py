@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 
 import numpy as np
@@ -15,14 +16,16 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def stable_key(key: int | str) -> int:
+    """A 63-bit integer for a seed key: ints as they are, strings by the SHA-256 of their full text."""
+    if isinstance(key, int):
+        return key % 2**63
+    return int.from_bytes(hashlib.sha256(str(key).encode()).digest()[:8], "little") % 2**63
+
+
 def child_rng(seed: int, *keys: int | str) -> np.random.Generator:
     """A NumPy generator for one item, keyed by a stable id (independent of order and worker count)."""
-    ints = [
-        k if isinstance(k, int) else int.from_bytes(str(k).encode()[:16].ljust(16, b"\0"), "little")
-        for k in keys
-    ]
-    ints = [int(k) % 2**63 for k in ints]
-    return np.random.default_rng(np.random.SeedSequence([seed % 2**63, *ints]))
+    return np.random.default_rng(np.random.SeedSequence([seed % 2**63, *map(stable_key, keys)]))
 
 
 def torch_generator(seed: int, *keys: int) -> torch.Generator:

@@ -73,12 +73,18 @@ def _deb_field(deb: Path, name: str) -> str:
 
 
 def read_licences(root: Path, package: str) -> list[str]:
-    """The distinct ``License:`` short names of a package's DEP-5 copyright file (empty if unknown)."""
+    """The distinct ``License:`` short names of a package's machine-readable (DEP-5) copyright file.
+
+    Free-form copyright files (no ``Format:`` header) give an empty list: their ``License:`` lines are prose.
+    """
     copyright_file = root / "usr" / "share" / "doc" / package / "copyright"
     if not copyright_file.is_file():
         return []
-    found = re.findall(r"^License:\s*(.+)$", copyright_file.read_text(errors="replace"), flags=re.M)
-    return sorted({f.strip() for f in found})
+    text = copyright_file.read_text(errors="replace")
+    if not re.match(r"\s*Format:", text):
+        return []
+    found = re.findall(r"^License:[ \t]*(\S[^\n]*)$", text, flags=re.M)
+    return sorted({f.strip() for f in found if len(f.strip()) < 60})
 
 
 class DebFetcher:

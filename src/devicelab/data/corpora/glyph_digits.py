@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from devicelab.core.seeding import child_rng
 from devicelab.data.corpora import BuildContext, CorpusBuilder
 from devicelab.data.images import backgrounds as bg
 from devicelab.data.images.fonts import DIGITS, FontFace, package_faces, style_domain
@@ -221,13 +222,6 @@ def sources(profile: str, extras: tuple[str, ...] = ()) -> list[str]:
     return names + ([WALLPAPERS_PACKAGE] if "wallpapers" in extras else [])
 
 
-def item_rng(seed: int, *keys: str | int) -> np.random.Generator:
-    """The generator of one item, keyed by a stable id (independent of order and worker count)."""
-    digest = hashlib.sha256("\x1f".join(map(str, keys)).encode()).digest()
-    words = np.frombuffer(digest[:16], dtype=np.uint32).tolist()
-    return np.random.default_rng(np.random.SeedSequence([seed % 2**63, *words]))
-
-
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "x"
 
@@ -333,7 +327,7 @@ def _reader_views(face: FontFace, seed: int, variants: int) -> np.ndarray:
     views = []
     for digit in DIGITS:
         for k in range(variants):
-            rng = item_rng(seed, "reader", face.member, face.package, digit, k)
+            rng = child_rng(seed, "reader", face.member, face.package, digit, k)
             style = replace(GlyphStyle.draw(rng), dx_px=0.0, dy_px=0.0)
             coverage = place_glyph(glyphs.mask(digit), style, 32)
             views.append(coverage.reshape(32, SUPERSAMPLE, 32, SUPERSAMPLE).mean(axis=(1, 3)))
@@ -355,7 +349,7 @@ def split_families(records: list[FaceRecord], seed: int, train_fraction: float) 
     assignment = {}
     for domain, families in by_domain.items():
         families = sorted(families)
-        order = item_rng(seed, "family-split", domain).permutation(len(families))
+        order = child_rng(seed, "family-split", domain).permutation(len(families))
         n_train = int(round(train_fraction * len(families)))
         if len(families) >= 2:
             n_train = min(max(n_train, 1), len(families) - 1)
@@ -462,7 +456,7 @@ def render_face(job: RenderJob) -> list[dict[str, Any]]:
     rows = []
     for digit, count in zip(DIGITS, job.counts):
         for k in range(count):
-            rng = item_rng(job.seed, "render", job.domain, job.face_id, digit, k)
+            rng = child_rng(job.seed, "render", job.domain, job.face_id, digit, k)
             style = GlyphStyle.draw(rng)
             kind = job.background_kinds[int(rng.integers(0, len(job.background_kinds)))]
             background, background_name = draw_background(kind, size, rng)
@@ -525,7 +519,7 @@ def plan_renders(
                     warnings.append(f"{domain}: no kept face in the {split} split")
                 continue
             counts = _counts_per_face(target[split], len(faces))
-            order = item_rng(seed, "face-order", domain, split).permutation(len(faces))  # who gets the extra
+            order = child_rng(seed, "face-order", domain, split).permutation(len(faces))  # who gets the extra
             for rank, idx in enumerate(order):
                 rec = faces[idx]
                 if counts[rank] == 0:
@@ -569,7 +563,7 @@ def write_sklearn(out: Path, params: GlyphDigitsParams, seed: int) -> list[dict[
     rows = []
     for label in range(10):
         idx = np.flatnonzero(digits.target == label)
-        idx = idx[item_rng(seed, "sklearn-split", label).permutation(len(idx))]
+        idx = idx[child_rng(seed, "sklearn-split", label).permutation(len(idx))]
         n_train = int(round(params.train_fraction * len(idx)))
         chosen = [(i, "train" if rank < n_train else "test") for rank, i in enumerate(idx)]
         if params.sklearn_per_class is not None:

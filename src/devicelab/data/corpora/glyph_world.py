@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from devicelab.core.seeding import child_rng
 from devicelab.data.corpora import BuildContext, CorpusBuilder
-from devicelab.data.corpora.glyph_digits import item_rng
 from devicelab.data.images.shapes import (
     COLOURS,
     COUNTS,
@@ -138,7 +138,7 @@ def render_base_items(folder: str, split: str, indices: range, seed: int, size: 
     """Draw, render and write base images ``indices`` of a split; returns their metadata records."""
     records = []
     for i in indices:
-        rng = item_rng(seed, "glyph-world", split, i)
+        rng = child_rng(seed, "glyph-world", split, i)
         attrs = draw_attributes(rng)
         image = render_scene(
             attrs["shape"], attrs["color"], attrs["bg"], attrs["texture"], attrs["position"], attrs["size"],
@@ -188,7 +188,7 @@ def write_subjects(
         folder.mkdir()
         seen: dict[str, set[str]] = {factor: set() for factor in EVAL_FACTORS}
         for k in range(params.images_per_subject):
-            rng = item_rng(seed, "subject", subject_id, k)
+            rng = child_rng(seed, "subject", subject_id, k)
             attrs = {
                 "shape": shape,
                 "bg": _subject_background(rng, colours),
@@ -225,7 +225,7 @@ def write_subjects(
         for j in range(params.eval_prompts_per_subject):
             factor = EVAL_FACTORS[j % len(EVAL_FACTORS)]
             for attempt in range(100):  # redraw until the prompt is new for this subject
-                rng = item_rng(seed, "eval-prompt", subject_id, j, attempt)
+                rng = child_rng(seed, "eval-prompt", subject_id, j, attempt)
                 requests = {
                     "shape": shape,
                     "bg": _subject_background(rng, colours),

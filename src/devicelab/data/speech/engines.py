@@ -1,0 +1,633 @@
+"""Speech engines behind one interface: text in; waveform, sample rate and phone timings out.
+
+- ``EspeakEngine``: libespeak-ng in-process through ctypes (the ``espeakng-loader`` wheel, else Debian
+  ``libespeak-ng1``); phone starts from phoneme events (``espeakEVENT_PHONEME``, type 7).
+- ``FliteEngine``: the ``flite`` CLI (Debian ``flite``) with ``-psdur`` (phone end times).
+- ``FestivalEngine``: ``festival`` and its voices unpacked from Debian packages (no root); ``utt.save.segs``
+  gives phone end times; many utterances are rendered by one batch process.
+- ``MbrolaEngine`` (opt-in extra): ``.pho`` from espeak-ng ``--pho`` voices ``mb-*``, rendered by ``mbrola``.
+
+Every engine returns a :class:`Rendering` whose phones hold the engine's own symbols; mapping to TIMIT
+labels is in :mod:`devicelab.data.speech.phones`. Pitch and speed are factors relative to the voice's own.
+"""
+
+from __future__ import annotations
+
+import _ctypes
+import ctypes
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sysconfig
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from devicelab.data.debs import DebFetcher, MissingToolError, UnpackedPackage
+
+
+class EngineError(RuntimeError):
+    """An engine failed on one input; the message names the engine, voice and text."""
+
+
+@dataclass
+class Phone:
+    """One phone segment ``[start, end)`` in samples of the rendering's rate, engine symbol."""
+
+    symbol: str
+    start: int
+    end: int
+
+
+@dataclass
+class Word:
+    text: str
+    start: int
+    end: int
+
+
+@dataclass
+class Rendering:
+    audio: np.ndarray  # (T,) float32 in [-1, 1]
+    sample_rate_hz: int
+    phones: list[Phone]
+    words: list[Word] | None
+    engine: str
+    voice: str
+    text: str
+    parameters: dict = field(default_factory=dict)
+
+
+class SpeechEngine:
+    """Base class: ``synth(text, voice, speed=1.0, pitch=1.0) -> Rendering``."""
+
+    name = "engine"
+    packages = ""  # what brings the engine (named in errors)
+    symbol_table = ""  # phones_<table>.tsv maps this engine's symbols to TIMIT labels
+
+    def available(self) -> bool:
+        try:
+            self.check()
+            return True
+        except MissingToolError:
+            return False
+
+    def check(self) -> None:
+        """Raise :class:`MissingToolError` naming the package when the engine cannot run."""
+
+    def version(self) -> str:
+        return ""
+
+    def voices(self) -> list[str]:
+        return []
+
+    def synth(self, text: str, voice: str, speed: float = 1.0, pitch: float = 1.0) -> Rendering:
+        raise NotImplementedError
+
+    def synth_many(self, items: list[tuple[str, str, float, float]]) -> list[Rendering]:
+        """Render ``(text, voice, speed, pitch)`` items; engines with costly start-up batch them."""
+        return [self.synth(*item) for item in items]
+
+
+def _ends_to_phones(
+    symbols_and_ends_s: list[tuple[str, float]], sample_rate_hz: int, n_samples: int
+) -> list[Phone]:
+    """Phones from (symbol, end time in s) pairs: each starts where the previous one ended."""
+    phones, start = [], 0
+    for i, (symbol, end_s) in enumerate(symbols_and_ends_s):
+        end = (
+            n_samples
+            if i == len(symbols_and_ends_s) - 1
+            else min(n_samples, int(round(end_s * sample_rate_hz)))
+        )
+        if end > start:
+            phones.append(Phone(symbol, start, end))
+            start = end
+    return phones
+
+
+def sox_pitch(audio: np.ndarray, sample_rate_hz: int, factor: float) -> np.ndarray:
+    """Shift pitch by ``factor`` keeping duration (sox ``pitch``, repeatable ``-R``, no dither ``-D``)."""
+    if abs(factor - 1.0) < 1e-4:
+        return audio
+    sox = shutil.which("sox")
+    if sox is None:
+        raise MissingToolError("`sox` not found; install the Debian package `sox`")
+    cents = 1200.0 * np.log2(factor)
+    pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
+    fmt = ["-t", "raw", "-r", str(sample_rate_hz), "-e", "signed", "-b", "16", "-c", "1"]
+    out = subprocess.run(
+        [sox, "-R", "-D", *fmt, "-", *fmt, "-", "pitch", f"{cents:.1f}"], input=pcm, capture_output=True
+    )
+    if out.returncode != 0:
+        raise EngineError(f"sox pitch failed: {out.stderr.decode(errors='replace')[-300:]}")
+    shifted = np.frombuffer(out.stdout, dtype="<i2").astype(np.float32) / 32768.0
+    if len(shifted) < len(audio):
+        shifted = np.pad(shifted, (0, len(audio) - len(shifted)))
+    return shifted[: len(audio)]
+
+
+# --- espeak-ng ------------------------------------------------------------------------------------------
+
+ESPEAK_EVENT_WORD, ESPEAK_EVENT_PHONEME = 1, 7
+ESPEAK_RATE, ESPEAK_PITCH, ESPEAK_RANGE = 1, 3, 4
+ESPEAK_DEFAULT_WPM, ESPEAK_DEFAULT_PITCH = 175, 50
+
+
+class _EventId(ctypes.Union):
+    _fields_ = [("number", ctypes.c_int), ("name", ctypes.c_char_p), ("string", ctypes.c_char * 8)]
+
+
+class _Event(ctypes.Structure):
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("unique_identifier", ctypes.c_uint),
+        ("text_position", ctypes.c_int),
+        ("length", ctypes.c_int),
+        ("audio_position", ctypes.c_int),
+        ("sample", ctypes.c_int),
+        ("user_data", ctypes.c_void_p),
+        ("id", _EventId),
+    ]
+
+
+_SynthCallback = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event)
+)
+
+
+def _espeak_library() -> tuple[str, str, str]:
+    """(library path, folder containing ``espeak-ng-data``, source) of the libespeak-ng to use."""
+    try:
+        import espeakng_loader
+
+        lib, data = espeakng_loader.get_library_path(), espeakng_loader.get_data_path()
+        if Path(lib).is_file() and Path(data).is_dir():
+            return str(lib), str(Path(data).parent), "espeakng-loader"
+    except ImportError:
+        pass
+    multiarch = sysconfig.get_config_var("MULTIARCH") or ""
+    for folder in (Path("/usr/lib") / multiarch, Path("/usr/lib")):
+        lib_path = folder / "libespeak-ng.so.1"
+        if lib_path.is_file() and (folder / "espeak-ng-data").is_dir():
+            return str(lib_path), str(folder), "libespeak-ng1"
+    raise MissingToolError(
+        "libespeak-ng not found; install the Python wheel `espeakng-loader` "
+        "(pip install 'devicelab[data]') or the Debian packages `libespeak-ng1 espeak-ng-data`"
+    )
+
+
+class EspeakEngine(SpeechEngine):
+    """espeak-ng formant synthesis in-process (libespeak-ng has global state: one instance per process;
+    :meth:`reset` reloads it, after which a sequence of renderings is repeatable).
+
+    Voices are ``<accent>+<variant>`` (``en-us+m3``); speed scales 175 wpm, pitch scales espeakPITCH 50
+    (0-99), so the pseudo-speakers' 20-80 pitch and 130-220 wpm settings are factors 0.4-1.6, 0.74-1.26.
+    """
+
+    name = "espeak-ng"
+    packages = "espeakng-loader (wheel) or libespeak-ng1 + espeak-ng-data (Debian)"
+    symbol_table = "espeak"
+    _lock = threading.RLock()
+    _state: dict = {}
+
+    def check(self) -> None:
+        _espeak_library()
+
+    def _init(self) -> ctypes.CDLL:
+        state = EspeakEngine._state
+        if state.get("pid") == os.getpid():
+            return state["lib"]
+        if state:  # forked from a process that had loaded the library: start fresh
+            EspeakEngine.reset()
+        lib_path, data_parent, source = _espeak_library()
+        lib = ctypes.CDLL(lib_path)
+        lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+        lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+        lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        lib.espeak_Synth.argtypes = [
+            ctypes.c_char_p,
+            ctypes.c_size_t,
+            ctypes.c_uint,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+        ]
+        lib.espeak_Info.restype = ctypes.c_char_p
+        rate = lib.espeak_Initialize(2, 0, data_parent.encode(), 1)  # synchronous, phoneme events
+        if rate <= 0:
+            raise EngineError(f"espeak_Initialize failed for {data_parent}/espeak-ng-data ({lib_path})")
+
+        def collect(wav, n, events):  # called by libespeak-ng during espeak_Synth
+            if n > 0:
+                state["chunks"].append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
+            i = 0
+            while events[i].type != 0:
+                ev = events[i]
+                if ev.type == ESPEAK_EVENT_PHONEME:
+                    state["events"].append(
+                        ("phone", ev.id.string.decode("ascii", "replace"), ev.sample, 0, 0)
+                    )
+                elif ev.type == ESPEAK_EVENT_WORD:
+                    state["events"].append(("word", "", ev.sample, ev.text_position, ev.length))
+                i += 1
+            return 0
+
+        callback = _SynthCallback(collect)
+        lib.espeak_SetSynthCallback(callback)
+        # klatt voices draw noise from libc rand(); seed it and espeak's own generator (repeatable output)
+        if hasattr(lib, "espeak_ng_SetRandSeed"):
+            lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
+            lib.espeak_ng_SetRandSeed(1)
+        ctypes.CDLL(None).srand(1)
+        state.update(
+            pid=os.getpid(),
+            lib=lib,
+            path=lib_path,
+            callback=callback,
+            rate=rate,
+            source=source,
+            version=lib.espeak_Info(None).decode(),
+            chunks=[],
+            events=[],
+        )
+        return lib
+
+    @classmethod
+    def reset(cls) -> None:
+        """Unload libespeak-ng so that the next call starts from a fresh library state.
+
+        libespeak-ng keeps synthesis state between calls (so the same text renders slightly differently
+        each time); a sequence of calls made after a reset is repeatable. Builders reset at the start of
+        every work unit, which makes the output independent of the order and number of workers. A forked
+        worker inherits its parent's loaded library, which is unloaded here too."""
+        with cls._lock:
+            lib = cls._state.get("lib")
+            if lib is not None and cls._state.get("pid") == os.getpid():
+                lib.espeak_Terminate()
+            path = cls._state.get("path")
+            cls._state.clear()
+            if path is None:
+                return
+            for _ in range(16):  # drop every reference so that the next dlopen loads a fresh copy
+                try:
+                    handle = ctypes.CDLL(path, mode=os.RTLD_NOLOAD | os.RTLD_LAZY)._handle
+                except OSError:
+                    return
+                _ctypes.dlclose(handle)
+                _ctypes.dlclose(handle)
+            raise EngineError(f"cannot unload {path}")
+
+    def version(self) -> str:
+        self._init()
+        return f"{EspeakEngine._state['version']} ({EspeakEngine._state['source']})"
+
+    def voices(self) -> list[str]:
+        _, data_parent, _ = _espeak_library()
+        return sorted(p.name for p in (Path(data_parent) / "espeak-ng-data" / "voices" / "!v").iterdir())
+
+    def synth(self, text: str, voice: str, speed: float = 1.0, pitch: float = 1.0) -> Rendering:
+        with EspeakEngine._lock:
+            lib = self._init()
+            state = EspeakEngine._state
+            if lib.espeak_SetVoiceByName(voice.encode()) != 0:
+                raise EngineError(f"espeak-ng: unknown voice {voice!r}")
+            wpm = int(round(ESPEAK_DEFAULT_WPM * speed))
+            pitch_value = int(np.clip(round(ESPEAK_DEFAULT_PITCH * pitch), 0, 99))
+            lib.espeak_SetParameter(ESPEAK_RATE, wpm, 0)
+            lib.espeak_SetParameter(ESPEAK_PITCH, pitch_value, 0)
+            state["chunks"], state["events"] = [], []
+            data = text.encode("utf-8")
+            if lib.espeak_Synth(data, len(data) + 1, 0, 1, 0, 0, None, None) != 0:
+                raise EngineError(f"espeak-ng: synthesis failed (voice {voice!r}, text {text!r})")
+            chunks, events = state["chunks"], state["events"]
+        audio = (np.concatenate(chunks).astype(np.float32) / 32768.0) if chunks else np.zeros(0, np.float32)
+        n = len(audio)
+        starts = [(sym, min(s, n)) for kind, sym, s, _, _ in events if kind == "phone"]
+        phones = [
+            Phone(sym, s, starts[i + 1][1] if i + 1 < len(starts) else n) for i, (sym, s) in enumerate(starts)
+        ]
+        phones = [p for p in phones if p.end > p.start]
+        if phones and phones[0].start > 0:  # leading silence before the first event
+            phones.insert(0, Phone("_", 0, phones[0].start))
+        word_events = [(s, pos, length) for kind, _, s, pos, length in events if kind == "word"]
+        words = []
+        for i, (s, pos, length) in enumerate(word_events):
+            end = word_events[i + 1][0] if i + 1 < len(word_events) else n
+            # a word ends at the last phone start before the next word that is a pause
+            word_text = data[pos - 1 : pos - 1 + length].decode("utf-8", "replace")
+            words.append(Word(word_text, min(s, n), min(end, n)))
+        return Rendering(
+            audio, state["rate"], phones, words, self.name, voice, text, {"wpm": wpm, "pitch": pitch_value}
+        )
+
+
+# --- flite ----------------------------------------------------------------------------------------------
+
+# Median F0 (Hz) of each flite voice on a reference sentence (pyin); ``int_f0_target_mean`` is set to
+# this times the pitch factor. ``rms`` ignores ``int_f0_target_mean``, so its pitch is shifted by sox.
+FLITE_F0_HZ = {"kal16": 88.0, "awb": 133.0, "slt": 170.0, "rms": None, "kal": 88.0}
+
+
+class FliteEngine(SpeechEngine):
+    """CMU flite through its CLI; ``-psdur`` prints ``phone:end_seconds`` pairs."""
+
+    name = "flite"
+    packages = "flite (Debian)"
+    symbol_table = "cmu"
+
+    def check(self) -> None:
+        if shutil.which("flite") is None:
+            raise MissingToolError("`flite` not found; install the Debian package `flite`")
+
+    def version(self) -> str:
+        out = subprocess.run(["flite", "--version"], capture_output=True, text=True)
+        found = re.search(r"version:\s*(\S+)", out.stdout + out.stderr)
+        return found.group(1) if found else "unknown"
+
+    def voices(self) -> list[str]:
+        out = subprocess.run(["flite", "-lv"], capture_output=True, text=True)
+        return out.stdout.split(":", 1)[-1].split()
+
+    def synth(self, text: str, voice: str, speed: float = 1.0, pitch: float = 1.0) -> Rendering:
+        self.check()
+        args = ["--setf", f"duration_stretch={1.0 / speed:.4f}"]
+        default_f0 = FLITE_F0_HZ.get(voice)
+        if default_f0 is not None:
+            args += ["--setf", f"int_f0_target_mean={default_f0 * pitch:.2f}"]
+        with tempfile.TemporaryDirectory(prefix="flite-") as tmp:
+            wav = Path(tmp) / "out.wav"
+            out = subprocess.run(
+                ["flite", "-voice", voice, *args, "-psdur", "-t", text, "-o", str(wav)],
+                capture_output=True,
+                text=True,
+            )
+            if out.returncode != 0 or not wav.is_file():
+                raise EngineError(
+                    f"flite failed (voice {voice!r}, text {text!r}): {out.stderr.strip()[-300:]}"
+                )
+            audio, sr = sf.read(str(wav), dtype="float32")
+        pairs = []
+        for token in out.stdout.split():
+            symbol, _, end = token.rpartition(":")
+            try:
+                pairs.append((symbol, float(end)))
+            except ValueError:
+                raise EngineError(
+                    f"flite -psdur: cannot parse {token!r} (voice {voice!r}, text {text!r})"
+                ) from None
+        if default_f0 is None:
+            audio = sox_pitch(audio, sr, pitch)
+        return Rendering(
+            audio,
+            sr,
+            _ends_to_phones(pairs, sr, len(audio)),
+            None,
+            self.name,
+            voice,
+            text,
+            {"duration_stretch": round(1.0 / speed, 4), "pitch": round(pitch, 4)},
+        )
+
+
+# --- festival -------------------------------------------------------------------------------------------
+
+FESTIVAL_PACKAGES = ("festival", "libestools2.5", "festlex-cmu", "festlex-poslex")
+FESTIVAL_VOICES = {  # voice -> (package, folder under usr/share/festival/voices)
+    "kal_diphone": ("festvox-kallpc16k", "english/kal_diphone"),
+    "ked_diphone": ("festvox-kdlpc16k", "english/ked_diphone"),
+    "cmu_us_slt_arctic_hts": ("festvox-us-slt-hts", "us/cmu_us_slt_arctic_hts"),
+}
+
+
+def _scheme_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class FestivalEngine(SpeechEngine):
+    """festival 2.5 unpacked from Debian packages into the cache and run in batch mode (no root).
+
+    The packages unpack into separate roots, so a merged ``--libdir`` of symbolic links is made once.
+    """
+
+    name = "festival"
+    packages = " ".join(
+        (
+            "festival",
+            "festlex-cmu",
+            "festlex-poslex",
+            "festvox-kallpc16k",
+            "festvox-kdlpc16k",
+            "festvox-us-slt-hts",
+            "libestools2.5",
+        )
+    )
+    symbol_table = "cmu"
+
+    def __init__(self, fetcher: DebFetcher | None = None, voices: tuple[str, ...] = tuple(FESTIVAL_VOICES)):
+        self.fetcher = fetcher
+        self.wanted_voices = voices
+        self._setup: tuple[list[str], dict, Path] | None = None
+        self.unpacked: list[UnpackedPackage] = []
+
+    def _prepare(self) -> tuple[list[str], dict, Path]:
+        if self._setup is not None:
+            return self._setup
+        fetcher = self.fetcher or DebFetcher()
+        try:
+            pkgs = {name: fetcher.fetch(name) for name in FESTIVAL_PACKAGES}
+            for voice in self.wanted_voices:
+                pkgs[FESTIVAL_VOICES[voice][0]] = fetcher.fetch(FESTIVAL_VOICES[voice][0])
+        except Exception as e:
+            raise MissingToolError(
+                f"festival could not be fetched ({e}); it needs the Debian packages {self.packages}"
+            ) from None
+        self.unpacked = list(pkgs.values())
+        key = hashlib.sha1("|".join(f"{p.name}={p.version}" for p in self.unpacked).encode()).hexdigest()[:12]
+        libdir = fetcher.cache / "festival" / key
+        if not (libdir / ".ready").exists():
+            tmp = libdir.with_name(f"{key}.tmp-{os.getpid()}")
+            shutil.rmtree(tmp, ignore_errors=True)
+            (tmp / "dicts").mkdir(parents=True)
+            for item in (pkgs["festival"].root / "usr/share/festival").iterdir():
+                (tmp / item.name).symlink_to(item)
+            for lex in ("festlex-cmu", "festlex-poslex"):
+                for item in (pkgs[lex].root / "usr/share/festival/dicts").iterdir():
+                    (tmp / "dicts" / item.name).symlink_to(item)
+            for voice in self.wanted_voices:
+                package, folder = FESTIVAL_VOICES[voice]
+                target = tmp / "voices" / folder
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.symlink_to(pkgs[package].root / "usr/share/festival/voices" / folder)
+            (tmp / ".ready").write_text(key)
+            shutil.rmtree(libdir, ignore_errors=True)
+            os.replace(tmp, libdir)
+        binary = shutil.which("festival")
+        env = dict(os.environ)
+        if binary is None:
+            binary = str(pkgs["festival"].root / "usr/bin/festival")
+            libs = [str(p.multiarch_lib) for p in self.unpacked if p.multiarch_lib.is_dir()]
+            env["LD_LIBRARY_PATH"] = ":".join(libs + [env.get("LD_LIBRARY_PATH", "")]).rstrip(":")
+        self._setup = ([binary, "--libdir", str(libdir) + "/", "--datadir", str(libdir) + "/"], env, libdir)
+        return self._setup
+
+    def check(self) -> None:
+        self._prepare()
+
+    def version(self) -> str:
+        self._prepare()
+        return next((p.version for p in self.unpacked if p.name == "festival"), "unknown")
+
+    def voices(self) -> list[str]:
+        return list(self.wanted_voices)
+
+    def synth(self, text: str, voice: str, speed: float = 1.0, pitch: float = 1.0) -> Rendering:
+        return self.synth_many([(text, voice, speed, pitch)])[0]
+
+    def synth_many(self, items: list[tuple[str, str, float, float]]) -> list[Rendering]:
+        """Render all items in one festival process (start-up ~0.3 s, then ~20 ms per utterance)."""
+        if not items:
+            return []
+        command, env, _ = self._prepare()
+        with tempfile.TemporaryDirectory(prefix="festival-") as tmp:
+            lines = []
+            for i, (text, voice, speed, _) in enumerate(items):
+                if voice not in self.wanted_voices:
+                    raise EngineError(f"festival: voice {voice!r} not prepared (have {self.wanted_voices})")
+                lines += [
+                    f"(voice_{voice})",
+                    f"(Parameter.set 'Duration_Stretch {1.0 / speed:.4f})",
+                    f"(set! utt (utt.synth (Utterance Text {_scheme_string(text)})))",
+                    f'(utt.save.wave utt "{tmp}/{i}.wav" \'riff)',
+                    f'(utt.save.segs utt "{tmp}/{i}.segs")',
+                ]
+            script = Path(tmp) / "render.scm"
+            script.write_text("\n".join(lines) + "\n")
+            out = subprocess.run([*command, "-b", str(script)], capture_output=True, text=True, env=env)
+            renderings = []
+            for i, (text, voice, speed, pitch) in enumerate(items):
+                wav, segs = Path(tmp) / f"{i}.wav", Path(tmp) / f"{i}.segs"
+                if not wav.is_file() or not segs.is_file():
+                    raise EngineError(
+                        f"festival failed (voice {voice!r}, text {text!r}): "
+                        f"{(out.stderr + out.stdout).strip()[-400:]}"
+                    )
+                audio, sr = sf.read(str(wav), dtype="float32")
+                pairs = []
+                for line in segs.read_text().splitlines():
+                    parts = line.split()
+                    if len(parts) == 3 and not line.startswith("#"):
+                        pairs.append((parts[2], float(parts[0])))
+                audio = sox_pitch(audio, sr, pitch)
+                renderings.append(
+                    Rendering(
+                        audio,
+                        sr,
+                        _ends_to_phones(pairs, sr, len(audio)),
+                        None,
+                        self.name,
+                        voice,
+                        text,
+                        {"duration_stretch": round(1.0 / speed, 4), "pitch": round(pitch, 4)},
+                    )
+                )
+        return renderings
+
+
+# --- mbrola (extra) -------------------------------------------------------------------------------------
+
+
+class MbrolaEngine(SpeechEngine):
+    """mbrola diphone voices (non-free, opt-in): espeak-ng writes the ``.pho``, mbrola renders it.
+
+    The ``.pho`` durations give the phone boundaries (+10 ms, mbrola's onset). ``us3`` lacks espeak's
+    ``O2``, so its ``.pho`` is made with ``mb-us1``; any "unknown" phone warning fails the render.
+    """
+
+    name = "mbrola"
+    packages = (
+        "mbrola (contrib) and mbrola-us1/us2/us3/en1 (non-free): sudo bash scripts/setup-system.sh --nonfree"
+    )
+    symbol_table = "mbrola"
+    VOICE_DIRS = (Path("/usr/share/mbrola"),)
+
+    def check(self) -> None:
+        for tool in ("mbrola", "espeak-ng"):
+            if shutil.which(tool) is None:
+                raise MissingToolError(f"`{tool}` not found; mbrola needs {self.packages}")
+
+    def _voice_file(self, voice: str) -> Path:
+        for folder in self.VOICE_DIRS:
+            for candidate in (folder / voice / voice, folder / voice):
+                if candidate.is_file():
+                    return candidate
+        raise MissingToolError(
+            f"mbrola voice {voice!r} not found in {self.VOICE_DIRS}; install "
+            f"`mbrola-{voice}` ({self.packages})"
+        )
+
+    def synth(self, text: str, voice: str, speed: float = 1.0, pitch: float = 1.0) -> Rendering:
+        self.check()
+        voice_file = self._voice_file(voice)
+        pho_voice = "mb-us1" if voice == "us3" else f"mb-{voice}"
+        pho = subprocess.run(
+            ["espeak-ng", "-q", "-v", pho_voice, "--pho", "-s", str(int(ESPEAK_DEFAULT_WPM * speed)), text],
+            capture_output=True,
+            text=True,
+        )
+        if pho.returncode != 0 or not pho.stdout.strip():
+            raise EngineError(
+                f"espeak-ng --pho failed (voice {pho_voice}, text {text!r}): {pho.stderr[-300:]}"
+            )
+        with tempfile.TemporaryDirectory(prefix="mbrola-") as tmp:
+            pho_file, wav = Path(tmp) / "in.pho", Path(tmp) / "out.wav"
+            pho_file.write_text(pho.stdout)
+            out = subprocess.run(
+                ["mbrola", "-e", "-f", f"{pitch:.3f}", str(voice_file), str(pho_file), str(wav)],
+                capture_output=True,
+                text=True,
+            )
+            if out.returncode != 0 or "unknown" in out.stderr.lower() or not wav.is_file():
+                raise EngineError(
+                    f"mbrola failed (voice {voice}, text {text!r}): {out.stderr.strip()[-300:]}"
+                )
+            audio, sr = sf.read(str(wav), dtype="float32")
+        pairs, t = [], 0.0
+        for line in pho.stdout.splitlines():
+            parts = line.split()
+            if not parts or line.startswith(";"):
+                continue
+            t += float(parts[1]) / 1000.0
+            pairs.append((parts[0], t + 0.010))
+        return Rendering(
+            audio,
+            sr,
+            _ends_to_phones(pairs, sr, len(audio)),
+            None,
+            self.name,
+            voice,
+            text,
+            {"speed": speed, "pitch": pitch},
+        )
+
+
+ENGINES = {
+    "espeak-ng": EspeakEngine,
+    "flite": FliteEngine,
+    "festival": FestivalEngine,
+    "mbrola": MbrolaEngine,
+}
+
+
+def get_engine(name: str, fetcher: DebFetcher | None = None) -> SpeechEngine:
+    if name not in ENGINES:
+        raise KeyError(f"unknown speech engine {name!r}; valid: {', '.join(ENGINES)}")
+    return ENGINES[name](fetcher) if name == "festival" else ENGINES[name]()
