@@ -79,6 +79,10 @@ class RunContext:
         """The resumable training checkpoint of one sub-run (e.g. ``"ssn-seed1"``)."""
         return TrainingCheckpoint(self.run_dir / "checkpoints" / name)
 
+    def has_stage(self, name: str) -> bool:
+        """Whether sub-run ``name`` has finished (its result is kept in ``stages/``)."""
+        return (self.run_dir / "stages" / f"{name}.json").exists()
+
     def stage(self, name: str, fn: Callable[[], Mapping[str, Any]]) -> dict[str, Any]:
         """Run ``fn`` once and keep its JSON result in ``stages/NAME.json``; a resumed run reads it back."""
         path = self.run_dir / "stages" / f"{name}.json"

@@ -637,11 +637,7 @@ def run(cfg: TTALSAConfig, ctx: RunContext) -> dict[str, list[float]]:
         results: dict[str, dict[str, dict[str, float]]] = {}
         for method, head in progress(grid, desc=f"seed {seed}", total=len(grid)):
             name = variant_name(method, head)
-            if (
-                method == "eata"
-                and fisher is None
-                and not (ctx.run_dir / "stages" / f"eval-{name}-seed{seed}.json").exists()
-            ):
+            if method == "eata" and fisher is None and not ctx.has_stage(f"eval-{name}-seed{seed}"):
                 fisher = eata_fisher(cfg, model, pools, source_prior, seed)
             results[name] = ctx.stage(
                 f"eval-{name}-seed{seed}",

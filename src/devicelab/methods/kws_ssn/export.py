@@ -1,0 +1,118 @@
+"""ONNX export of a trained kws-ssn model: waveform in, logits out, front end inside the graph, SSN folded.
+
+``devicelab export kws-ssn RUN_DIR --onnx out.onnx`` calls :func:`export_run`. Every SubSpectralNorm is
+replaced by its eval-mode form ``x * A + B`` (:func:`devicelab.nn.ssn.fold_subspectral_norms`), so the graph
+holds no band reshape; the dynamo exporter keeps ``torch.stft`` in the graph (``stack.md``, problem 2).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from devicelab.audio.features import LogMel
+from devicelab.core.checkpoint import load_model_weights
+from devicelab.core.config import ConfigError, load_config_yaml
+from devicelab.data.datasets.speech_commands import CLIP_SAMPLES
+from devicelab.methods.kws_ssn.config import KwsSsnConfig
+from devicelab.methods.kws_ssn.recipe import build_bcresnet
+from devicelab.nn.ssn import fold_subspectral_norms
+
+PARITY_TOLERANCE = 1e-4
+
+
+class KeywordSpotter(nn.Module):
+    """Waveform (N, 16000) -> logits (N, 12): log-mel front end followed by a classifier on (N, 1, 40, T)."""
+
+    def __init__(self, classifier: nn.Module, frontend: nn.Module | None = None):
+        super().__init__()
+        self.frontend = frontend if frontend is not None else LogMel()
+        self.classifier = classifier
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.frontend(waveform).unsqueeze(1))
+
+
+def deployable(classifier: nn.Module) -> KeywordSpotter:
+    """An eval-mode :class:`KeywordSpotter` with every SubSpectralNorm folded (same function, no reshape)."""
+    example = torch.zeros(1, 1, 40, LogMel().num_frames(CLIP_SAMPLES))
+    return KeywordSpotter(fold_subspectral_norms(classifier.eval(), example)).eval()
+
+
+def export_onnx(model: nn.Module, path: str | Path, example: torch.Tensor | None = None) -> Path:
+    """Export a waveform -> logits model with the dynamo exporter (dynamic batch), written atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    example = example if example is not None else 0.1 * torch.randn(2, CLIP_SAMPLES)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.onnx")
+    try:
+        torch.onnx.export(
+            model.eval(),
+            (example,),
+            str(tmp),
+            dynamo=True,
+            external_data=False,
+            input_names=["waveform"],
+            output_names=["logits"],
+            dynamic_shapes=({0: torch.export.Dim("batch")},),
+            verbose=False,
+        )
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def onnx_parity(model: nn.Module, path: str | Path, waveforms: torch.Tensor) -> float:
+    """Max abs difference between ONNX Runtime and PyTorch logits on ``waveforms`` (N, 16000)."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    ort_out = session.run(None, {session.get_inputs()[0].name: waveforms.numpy()})[0]
+    with torch.no_grad():
+        torch_out = model.eval()(waveforms).numpy()
+    return float(np.abs(ort_out - torch_out).max())
+
+
+def load_trained(run_dir: str | Path, model_name: str) -> nn.Module:
+    """The trained BC-ResNet ``model_name`` (e.g. ``ssn-seed0``) of a finished run, in eval mode."""
+    run_dir = Path(run_dir)
+    config = load_config_yaml(KwsSsnConfig, run_dir / "config.yaml")
+    weights, meta = load_model_weights(run_dir / "models" / model_name)
+    if meta.get("family") != "bcresnet":
+        raise ConfigError(
+            f"{run_dir / 'models' / model_name}: export supports BC-ResNet models, not {meta.get('family')}"
+        )
+    model = build_bcresnet(config, meta["variant"])
+    model.load_state_dict(weights)
+    return model.eval()
+
+
+def export_run(run_dir: str | Path, options: Mapping[str, Any]) -> Path:
+    """Write ``options["onnx"]`` from a finished run's model (``options["model"]``, default the SSN model of
+    the base seed) and check ONNX Runtime against PyTorch on a few clips (max abs diff <= 1e-4)."""
+    run_dir = Path(run_dir)
+    if "onnx" not in options:
+        raise ConfigError("export needs options['onnx'], the output path")
+    config = load_config_yaml(KwsSsnConfig, run_dir / "config.yaml")
+    name = options.get("model") or f"ssn-seed{config.seed}"
+    if not (run_dir / "models" / f"{name}.safetensors").exists():
+        available = sorted(p.stem for p in (run_dir / "models").glob("*.safetensors"))
+        raise FileNotFoundError(
+            f"{run_dir / 'models' / name}.safetensors: no such trained model; "
+            f"available: {', '.join(available) or 'none (is the run finished?)'}"
+        )
+    model = deployable(load_trained(run_dir, name))
+    path = export_onnx(model, options["onnx"])
+    clips = 0.1 * torch.randn(4, CLIP_SAMPLES, generator=torch.Generator().manual_seed(0))
+    diff = onnx_parity(model, path, clips)
+    if diff > PARITY_TOLERANCE:
+        path.unlink()
+        raise RuntimeError(f"{path}: ONNX Runtime differs from PyTorch by {diff:.2e} > {PARITY_TOLERANCE}")
+    return path

@@ -1,0 +1,128 @@
+"""Tables and plots of a kws-ssn run: accuracy per model (mean ± std over seeds), diagnostics, per class."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from devicelab.core.claims import MetricValue, format_metric
+from devicelab.data.datasets.speech_commands import LABELS_12
+
+if TYPE_CHECKING:
+    from devicelab.core.run import RunContext
+    from devicelab.methods.kws_ssn.config import KwsSsnConfig
+    from devicelab.methods.kws_ssn.data import KwsTask
+    from devicelab.methods.kws_ssn.experiment import Job
+
+# published anchors (spec §9): GSC v1 / v2 top-1 %, BC-ResNet-1, 5 seeds
+PAPER_ANCHORS = {
+    "ssn": "96.6 ± 0.21 / 96.9 ± 0.30",
+    "bn": "96.1 ± 0.11 / 96.5 ± 0.12",
+    "bn_wide": "96.2 ± 0.26 / 96.7 ± 0.12",
+    "res15_ssn": "96.8 ± 0.13 / –",
+    "res15_bn": "95.8 / –",
+}
+DESCRIPTIONS = {
+    "ssn": "BC-ResNet-1, SSN (S=5, sub)",
+    "bn": "BC-ResNet-1, BatchNorm",
+    "bn_wide": "BC-ResNet-1, BatchNorm, b=9",
+    "ssn_affine_all": "BC-ResNet-1, SSN, affine all",
+    "ssn_instance": "BC-ResNet-1, SSN, instance stats",
+}
+
+
+def _describe(key: str) -> str:
+    return DESCRIPTIONS.get(key, key)
+
+
+def add_tables(
+    ctx: RunContext,
+    config: KwsSsnConfig,
+    results: Mapping[str, dict],
+    groups: Mapping[str, list[Job]],
+    metrics: Mapping[str, MetricValue],
+    task: KwsTask,
+) -> None:
+    """The accuracy table (with the paper's numbers beside) and the per-class accuracy table.
+
+    ``groups`` maps each model's metric key (``ssn``, ``bn_wide``, ``res15_ssn``...) to its runs (one per
+    seed).
+    """
+    rows = [
+        "| model | params | test acc % | val acc % | channel acc % | real digits → _unknown_ "
+        "| paper v1 / v2 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for key in groups:
+        cells = []
+        for prefix in ("test_acc", "val_acc", "channel_acc"):
+            v = metrics.get(f"{prefix}_{key}")
+            cells.append(format_metric(v, 2) if v is not None else "–")
+        real = metrics.get(f"real_unknown_frac_{key}")
+        params = metrics.get(f"params_{key}")
+        rows.append(
+            f"| {_describe(key)} | {params if params is not None else '–'} | {cells[0]} | "
+            f"{cells[1]} | {cells[2]} | {format_metric(real, 2) if real is not None else '–'} | "
+            f"{PAPER_ANCHORS.get(key, '–')} |"
+        )
+    header = (
+        f"kws-ssn on {task.source} (GSC v{task.gsc_version} layout, {task.test_kind}): "
+        f"{len(task.train)} training / {len(task.test)} test clips, {config.epochs} epochs, "
+        f"{config.seeds} seeds; mean ± std over seeds"
+    )
+    ctx.add_table(header + "\n\n" + "\n".join(rows))
+
+    per_class = [
+        "| class | " + " | ".join(_describe(k) for k in groups) + " |",
+        "|---|" + "---|" * len(groups),
+    ]
+    for c, label in enumerate(LABELS_12):
+        cells = []
+        for runs in groups.values():
+            values = [results[j.name]["per_class_acc"][c] for j in runs]
+            values = [v for v in values if v == v]  # drop NaN (class absent)
+            cells.append(f"{statistics.fmean(values):.1f}" if values else "–")
+        per_class.append(f"| {label} | " + " | ".join(cells) + " |")
+    ctx.add_table("Per-class test accuracy % (mean over seeds)\n\n" + "\n".join(per_class))
+
+
+def add_plots(ctx: RunContext, results: Mapping[str, dict], groups: Mapping[str, list[Job]]) -> None:
+    """Test accuracy per model (seeds as points) and validation accuracy per epoch."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = list(groups)
+    fig, (ax_acc, ax_curve) = plt.subplots(1, 2, figsize=(11, 4))
+    for i, key in enumerate(keys):
+        runs = [results[j.name] for j in groups[key]]
+        accs = [r["test_acc"] for r in runs]
+        ax_acc.bar(i, statistics.fmean(accs), color=f"C{i}", alpha=0.6)
+        ax_acc.plot([i] * len(accs), accs, "k.", markersize=6)
+        for r in runs:
+            curve: list[dict[str, Any]] = r["history"]
+            ax_curve.plot(
+                [h["epoch"] + 1 for h in curve],
+                [h["val_acc"] for h in curve],
+                color=f"C{i}",
+                alpha=0.7,
+                label=_describe(key) if r is runs[0] else None,
+            )
+    ax_acc.set_xticks(
+        range(len(keys)), [_describe(k).replace("BC-ResNet-1, ", "") for k in keys], rotation=20, ha="right"
+    )
+    low = min(r["test_acc"] for r in results.values())
+    ax_acc.set_ylim(max(0.0, low - 5.0), 100.0)
+    ax_acc.set_ylabel("top-1 test accuracy (%)")
+    ax_acc.set_title("last-epoch test accuracy (dots: seeds)")
+    ax_curve.set_xlabel("epoch")
+    ax_curve.set_ylabel("validation accuracy (%)")
+    ax_curve.legend(fontsize=8)
+    ax_curve.set_title("validation accuracy per epoch")
+    fig.tight_layout()
+    path = ctx.plots_dir / "accuracy.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    ctx.add_plot(path)

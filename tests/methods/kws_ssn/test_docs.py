@@ -1,0 +1,18 @@
+"""The code example of docs/methods/kws-ssn.md runs as printed."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+DOC = Path(__file__).resolve().parents[3] / "docs" / "methods" / "kws-ssn.md"
+
+
+def test_subspectralnorm_example_runs():
+    if not DOC.exists():
+        pytest.skip(f"{DOC} not in this checkout")
+    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
+    assert blocks, f"{DOC}: no python example"
+    namespace: dict = {}
+    exec(compile(blocks[0], str(DOC), "exec"), namespace)  # noqa: S102 - our own documentation
+    assert "deployed" in namespace
