@@ -1,0 +1,78 @@
+"""Export of FedFD-A inference (the IFA mode: one forward pass per input) to ONNX, and the run-folder hook
+behind ``devicelab export fed-dg RUN_DIR --onnx out.onnx``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from devicelab.methods.fed_dg.bn import set_default_mode
+
+
+def export_ifa_onnx(model: nn.Module, path: Path, image_size: int = 32) -> Path:
+    """Write ``model`` in IFA inference mode to ``path`` (dynamo exporter, dynamic batch)."""
+    model = model.eval()
+    set_default_mode(model, "ifa")
+    try:
+        example = torch.randn(2, 3, image_size, image_size)
+        batch = torch.export.Dim("batch", min=1, max=1024)
+        program = torch.onnx.export(
+            model,
+            (example,),
+            dynamo=True,
+            dynamic_shapes=({0: batch},),
+            input_names=["images"],
+            output_names=["logits"],
+        )
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".partial")
+        program.save(str(tmp))
+        tmp.replace(path)
+    finally:
+        set_default_mode(model, "plain")
+    return path
+
+
+def save_fedfd_arrays(
+    folder: Path, name: str, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]
+) -> Path:
+    """Keep a trained FedFD model of a run (safetensors + JSON, JSON last)."""
+    from safetensors.numpy import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file(
+        {k: np.array(v, order="C", copy=True) for k, v in arrays.items()}, str(folder / f"{name}.safetensors")
+    )
+    (folder / f"{name}.json").write_text(json.dumps(dict(meta), indent=2))
+    return folder / f"{name}.safetensors"
+
+
+def export_run(run_dir: Path, options: Mapping[str, Any]) -> None:
+    """``Experiment.export``: the run's first FedFD model, exported in IFA mode to ``options["onnx"]``."""
+    from safetensors.numpy import load_file
+
+    from devicelab.core.config import load_config_yaml
+    from devicelab.methods.fed_dg.algorithms import ModelConfig, build_model, load_arrays
+    from devicelab.methods.fed_dg.experiment import FedDGConfig, model_config
+
+    run_dir = Path(run_dir)
+    if "onnx" not in options:
+        raise ValueError("fed-dg export: give --onnx OUT.onnx")
+    found = sorted((run_dir / "models").glob("fedfd-*.safetensors"))
+    if not found:
+        raise FileNotFoundError(
+            f"{run_dir / 'models'}: no fedfd-*.safetensors (is this a finished fed-dg run?)"
+        )
+    cfg = load_config_yaml(FedDGConfig, run_dir / "config.yaml")
+    meta = json.loads(found[0].with_suffix(".json").read_text())
+    mcfg = ModelConfig(**{**model_config(cfg).__dict__, "num_classes": int(meta["num_classes"])})
+    model = build_model(mcfg)
+    load_arrays(model, load_file(str(found[0])))
+    export_ifa_onnx(model, Path(options["onnx"]), cfg.image_size if cfg.corpus != "synthetic" else 16)
