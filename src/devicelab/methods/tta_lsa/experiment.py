@@ -26,6 +26,7 @@ from devicelab.core.experiment import Experiment
 from devicelab.core.progress import progress
 from devicelab.core.run import RunContext
 from devicelab.core.seeding import child_rng, seed_everything
+from devicelab.data.corruptions import FAITHFUL_CORRUPTIONS
 from devicelab.data.datasets.cifar import load_cifar10
 from devicelab.methods.tta_lsa import report
 from devicelab.methods.tta_lsa.adapter import AdapterConfig, LabelShiftAdapter
@@ -53,20 +54,6 @@ from devicelab.nn.glyphnet import GlyphNet, GlyphNetConfig
 from devicelab.nn.tiny_cnn import TinyCNN, TinyCNNConfig
 
 QUICK_CORRUPTIONS = ["gaussian_noise", "impulse_noise", "defocus_blur", "contrast", "fog", "jpeg_compression"]
-FAITHFUL_12 = [
-    "gaussian_noise",
-    "shot_noise",
-    "impulse_noise",
-    "defocus_blur",
-    "glass_blur",
-    "zoom_blur",
-    "fog",
-    "brightness",
-    "contrast",
-    "elastic_transform",
-    "pixelate",
-    "jpeg_compression",
-]
 PAIRED_METHODS = ("bn-adapt", "tent", "eata")  # the three pairs of C1–C3
 
 
@@ -180,7 +167,7 @@ class TTALSAConfig:
             "source.lr": 0.1,
             "source.weight_decay": 5e-4,
             "adapter.steps": 10000,
-            "stream.corruptions": FAITHFUL_12,
+            "stream.corruptions": list(FAITHFUL_CORRUPTIONS),
             "stream.targets": [
                 "forward",
                 "uniform",
