@@ -1,5 +1,5 @@
-"""What the three speech corpora share: voices and pseudo-speakers, per-item random streams, rendering to
-16 kHz, noise files, source records and tool versions, and a deterministic process pool.
+"""What the three speech corpora share: voices and pseudo-speakers, which engines run, per-item random
+streams, rendering to 16 kHz, noise files, source records and tool versions, and a deterministic process pool.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import scipy
@@ -38,13 +38,14 @@ from devicelab.data.speech.engines import (
     FESTIVAL_PACKAGES,
     FESTIVAL_VOICES,
     EspeakEngine,
-    FestivalEngine,
-    FliteEngine,
-    MbrolaEngine,
     Rendering,
     SpeechEngine,
+    get_engine,
 )
 from devicelab.data.speech.phones import Segment, scale_segments, to_timit
+
+if TYPE_CHECKING:
+    from devicelab.data.corpora import BuildContext
 
 SAMPLE_RATE_HZ = 16000
 
@@ -60,6 +61,11 @@ ESPEAK_VARIANTS = (
     "norbert", "paul", "pedro", "quincy", "Reed", "rob", "robert", "sandro", "shelby", "steph", "travis",
     "victor", "zac",
 )  # fmt: skip
+# the variant files among them that sound female
+FEMALE_VARIANTS = frozenset({
+    "f1", "f2", "f3", "f4", "f5",
+    "Alicia", "Andrea", "annie", "anika", "aunty", "belinda", "grandma", "linda", "shelby", "steph",
+})  # fmt: skip
 FLITE_VOICES = ("kal16", "awb", "rms", "slt")
 # one recorded person per diphone / HTS / clustergen voice;
 # flite kal16 = festival kal, flite slt = festival slt
@@ -77,6 +83,7 @@ PERSON = {
     ("mbrola", "en1"): "en1",
 }
 MBROLA_VOICES = ("us1", "us2", "us3", "en1")
+FEMALE_PERSONS = frozenset({"slt", "us1"})  # recorded women: flite/festival slt, mbrola us1
 
 # Licences of the sources whose Debian copyright file is not machine-readable (from corpora.md, Licences).
 KNOWN_LICENCES = {
@@ -146,6 +153,31 @@ def pick_espeak_variants(seed: int, n: int) -> list[str]:
     return [v for v in ESPEAK_VARIANTS if v in chosen]
 
 
+def accent_order(seed: int, tag: str, variant: str) -> list[str]:
+    """:data:`ESPEAK_ACCENTS` in a seeded order for one variant file (``tag`` keeps builders apart)."""
+    return sorted(ESPEAK_ACCENTS, key=lambda a: stable_int(seed, tag, variant, a))
+
+
+class VoiceChoice(Protocol):
+    """What a builder's profile says about the recorded-person voices it uses."""
+
+    @property
+    def flite_voices(self) -> tuple[str, ...]: ...
+    @property
+    def festival_voices(self) -> tuple[str, ...]: ...
+    @property
+    def mbrola_voices(self) -> tuple[str, ...]: ...
+
+
+def recorded_voices(choice: VoiceChoice) -> list[Voice]:
+    """The flite, festival and mbrola voices of a profile, in that order."""
+    return (
+        [recorded_voice("flite", v) for v in choice.flite_voices]
+        + [recorded_voice("festival", v) for v in choice.festival_voices]
+        + [recorded_voice("mbrola", v) for v in choice.mbrola_voices]
+    )
+
+
 def split_variants(seed: int, variants: list[str], fractions: dict[str, float]) -> dict[str, str]:
     """Deal variant files to splits: each split in ``fractions`` gets max(1, round(f * n)), the rest train."""
     order = sorted(variants, key=lambda v: stable_int(seed, "split", v))
@@ -168,17 +200,30 @@ _ENGINES: dict[str, SpeechEngine] = {}
 def engine_for(name: str, cache: Path | None = None) -> SpeechEngine:
     """One engine object per process (libespeak-ng has global state)."""
     if name not in _ENGINES:
-        if name == "espeak-ng":
-            _ENGINES[name] = EspeakEngine()
-        elif name == "flite":
-            _ENGINES[name] = FliteEngine()
-        elif name == "festival":
-            _ENGINES[name] = FestivalEngine(DebFetcher(cache=cache) if cache else None)
-        elif name == "mbrola":
-            _ENGINES[name] = MbrolaEngine()
-        else:
-            raise KeyError(f"unknown engine {name!r}")
+        _ENGINES[name] = get_engine(name, DebFetcher(cache=cache) if cache else None)
     return _ENGINES[name]
+
+
+def usable_engines(choice: VoiceChoice, ctx: BuildContext) -> tuple[list[str], list[str]]:
+    """The engines a profile needs (espeak-ng, and each other engine it names voices of) that can run, and
+    warnings: a missing engine fails quick and full, and is skipped with a warning in smoke."""
+    wanted = {
+        "espeak-ng": True,
+        "flite": bool(choice.flite_voices),
+        "festival": bool(choice.festival_voices),
+        "mbrola": bool(choice.mbrola_voices),
+    }
+    engines, warnings = [], []
+    for name in (n for n, needed in wanted.items() if needed):
+        try:
+            engine_for(name, ctx.fetcher.cache).check()
+        except MissingToolError as e:
+            if ctx.profile != "smoke":
+                raise
+            warnings.append(f"engine {name} skipped: {e}")
+            continue
+        engines.append(name)
+    return engines, warnings
 
 
 def start_work_unit() -> None:
@@ -241,6 +286,17 @@ def run_tasks(
             if progress:
                 progress(i + 1, len(tasks))
         return results
+
+
+def log_progress(log: Callable[[str], None], total: int, unit: str) -> Callable[[int, int], None]:
+    """A :func:`run_tasks` progress callback that logs after every tenth of ``total`` tasks and the last."""
+    step = max(1, total // 10)
+
+    def report(done: int, n: int) -> None:
+        if done % step == 0 or done == n:
+            log(f"  {done}/{n} {unit}")
+
+    return report
 
 
 # --- noise files ----------------------------------------------------------------------------------------
@@ -327,6 +383,22 @@ def write_noise_files(
     return rows, members
 
 
+def write_noise_folder(
+    ctx: BuildContext, folder: Path, seconds: float, minetest_noise: bool
+) -> tuple[list[dict], list[dict], list[str]]:
+    """:func:`write_noise_files` for a build (fetching minetest-data when ``minetest_noise``): provenance
+    rows, source records and warnings."""
+    minetest = ctx.fetcher.fetch("minetest-data") if minetest_noise else None
+    rows, members = write_noise_files(folder, ctx.seed, seconds, minetest)
+    sources = [generated_record("white, pink, brown noise and 50 Hz hum with hiss")]
+    warnings = []
+    if minetest is not None:
+        sources.append(deb_record(minetest, members))
+    else:
+        warnings.append("no minetest-data water/fire noise in this profile (generated noise only)")
+    return rows, sources, warnings
+
+
 # --- sources and tool versions --------------------------------------------------------------------------
 
 
@@ -404,6 +476,23 @@ def mbrola_records(voices: Iterable[str]) -> list[dict]:
             non_free=True, licence=["non-free (mbrola voice licence: non-commercial, non-military)"]
         )
         records.append(record)
+    return records
+
+
+def mbrola_packages() -> list[str]:
+    """The Debian packages of the mbrola extra: the program and its voices."""
+    return ["mbrola"] + [f"mbrola-{v}" for v in MBROLA_VOICES]
+
+
+def engine_sources(choice: VoiceChoice, engines: list[str], fetcher: DebFetcher) -> list[dict]:
+    """Source records of the engines beyond espeak-ng: flite (installed), festival (fetched), mbrola."""
+    records = []
+    if "flite" in engines:
+        records.append(system_deb_record("flite"))
+    if "festival" in engines:
+        records += [deb_record(fetcher.fetch(n)) for n in festival_packages(choice.festival_voices)]
+    if "mbrola" in engines:
+        records += mbrola_records(choice.mbrola_voices)
     return records
 
 

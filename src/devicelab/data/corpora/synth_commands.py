@@ -29,34 +29,32 @@ from devicelab.audio.io import read_wav, resample, write_wav
 from devicelab.core.seeding import child_rng
 from devicelab.data.corpora import BuildContext, CorpusBuilder
 from devicelab.data.corpora._speech import (
-    ESPEAK_ACCENTS,
     FLITE_VOICES,
     MBROLA_VOICES,
     SAMPLE_RATE_HZ,
     Voice,
+    accent_order,
     as_json,
     deb_record,
-    engine_for,
+    engine_sources,
     espeak_voice,
     festival_packages,
-    generated_record,
-    mbrola_records,
+    log_progress,
+    mbrola_packages,
     pick_espeak_variants,
-    recorded_voice,
+    recorded_voices,
     render,
     run_tasks,
     short_id,
     split_variants,
-    stable_int,
     start_work_unit,
-    system_deb_record,
     tool_versions,
     trimmed,
+    usable_engines,
     wheel_record,
     write_csv,
-    write_noise_files,
+    write_noise_folder,
 )
-from devicelab.data.debs import MissingToolError
 from devicelab.data.speech.engines import FESTIVAL_VOICES
 from devicelab.data.speech.texts import command_words, keywords10
 
@@ -151,8 +149,7 @@ def plan_speakers(params: CommandsParams, seed: int) -> list[PseudoSpeaker]:
         seed, variants, {"test": params.test_fraction, "validation": params.validation_fraction}
     )
     for variant in variants:
-        accents = sorted(ESPEAK_ACCENTS, key=lambda a: stable_int(seed, "accent", variant, a))
-        for accent in accents[: params.accents_per_variant]:
+        for accent in accent_order(seed, "accent", variant)[: params.accents_per_variant]:
             voice = espeak_voice(accent, variant)
             for t in range(params.tuples_per_espeak_voice):
                 rng = child_rng(seed, "tuple", voice.key, t)
@@ -160,10 +157,7 @@ def plan_speakers(params: CommandsParams, seed: int) -> list[PseudoSpeaker]:
                 speed = rng.uniform(130, 220) / 175.0  # espeakRATE 130-220 wpm
                 speakers.append(_make_speaker(voice, pitch, speed, variant_split[variant], seed))
     person_split = {"slt": "test", "us3": "test", "rms": "validation", "en1": "validation"}
-    recorded = [recorded_voice("flite", v) for v in params.flite_voices]
-    recorded += [recorded_voice("festival", v) for v in params.festival_voices]
-    recorded += [recorded_voice("mbrola", v) for v in params.mbrola_voices]
-    for voice in recorded:
+    for voice in recorded_voices(params):
         for t in range(params.tuples_per_voice):
             rng = child_rng(seed, "tuple", voice.key, t)
             pitch, speed = rng.uniform(0.88, 1.12), rng.uniform(0.88, 1.12)
@@ -319,29 +313,8 @@ def build(ctx: BuildContext) -> dict[str, Any]:
     params = PROFILES[ctx.profile]
     if "mbrola" in ctx.extras:
         params = CommandsParams(**{**asdict(params), "mbrola_voices": MBROLA_VOICES})
-    warnings: list[str] = []
-    sources: list[dict] = [wheel_record("espeakng-loader", ["GPL-3+"])]
-    # engines: a missing one fails quick/full and is skipped with a warning in smoke
-    engines = (
-        ["espeak-ng"]
-        + (["flite"] if params.flite_voices else [])
-        + (["festival"] if params.festival_voices else [])
-        + (["mbrola"] if params.mbrola_voices else [])
-    )
-    for name in list(engines):
-        try:
-            engine_for(name, ctx.fetcher.cache).check()
-        except MissingToolError as e:
-            if ctx.profile != "smoke":
-                raise
-            warnings.append(f"engine {name} skipped: {e}")
-            engines.remove(name)
-    if "flite" in engines:
-        sources.append(system_deb_record("flite"))
-    if "festival" in engines:
-        sources += [deb_record(ctx.fetcher.fetch(n)) for n in festival_packages(params.festival_voices)]
-    if "mbrola" in engines:
-        sources += mbrola_records(params.mbrola_voices)
+    engines, warnings = usable_engines(params, ctx)
+    sources = [wheel_record("espeakng-loader", ["GPL-3+"]), *engine_sources(params, engines, ctx.fetcher)]
     speakers = [s for s in plan_speakers(params, ctx.seed) if s.voice.engine in engines]
     words = command_words()
     keyword_set = set(keywords10())
@@ -360,13 +333,7 @@ def build(ctx: BuildContext) -> dict[str, Any]:
         f"synth-commands ({ctx.profile}): {len(speakers)} pseudo-speakers, "
         f"{sum(len(t.words) for t in tasks)} clips, {ctx.jobs} job(s)"
     )
-    step = max(1, len(tasks) // 10)
-    results = run_tasks(
-        _render_speaker,
-        tasks,
-        ctx.jobs,
-        lambda i, n: ctx.log(f"  {i}/{n} speakers") if i % step == 0 or i == n else None,
-    )
+    results = run_tasks(_render_speaker, tasks, ctx.jobs, log_progress(ctx.log, len(tasks), "speakers"))
     rows = [row for result in results for row in result]
     n_truncated = sum(bool(r.get("_truncated")) for r in rows if r["path"].startswith("gsc/"))
     if n_truncated:
@@ -374,14 +341,12 @@ def build(ctx: BuildContext) -> dict[str, Any]:
 
     gsc = ctx.out / "gsc"
     noise_dir = gsc / "_background_noise_"
-    minetest = ctx.fetcher.fetch("minetest-data") if params.minetest_noise else None
-    noise_rows, members = write_noise_files(noise_dir, ctx.seed, params.noise_seconds, minetest)
+    noise_rows, noise_sources, noise_warnings = write_noise_folder(
+        ctx, noise_dir, params.noise_seconds, params.minetest_noise
+    )
     rows += [{**r, "path": f"gsc/_background_noise_/{r['file']}", "split": "noise"} for r in noise_rows]
-    sources.append(generated_record("white, pink, brown noise and 50 Hz hum with hiss"))
-    if minetest is not None:
-        sources.append(deb_record(minetest, members))
-    else:
-        warnings.append("no minetest-data water/fire noise in this profile (generated noise only)")
+    sources += noise_sources
+    warnings += noise_warnings
 
     by_split = {"validation": [], "test": []}
     for r in rows:
@@ -435,7 +400,7 @@ def sources(profile: str, extras: tuple[str, ...]) -> list[str]:
         return []
     packages = festival_packages(params.festival_voices) + ["minetest-data", "asterisk-core-sounds-en-wav"]
     if "mbrola" in extras:
-        packages += ["mbrola"] + [f"mbrola-{v}" for v in MBROLA_VOICES]
+        packages += mbrola_packages()
     return packages
 
 

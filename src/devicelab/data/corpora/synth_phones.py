@@ -20,54 +20,36 @@ from devicelab.audio.io import write_wav
 from devicelab.core.seeding import child_rng
 from devicelab.data.corpora import BuildContext, CorpusBuilder
 from devicelab.data.corpora._speech import (
-    ESPEAK_ACCENTS,
+    FEMALE_PERSONS,
+    FEMALE_VARIANTS,
     FLITE_VOICES,
     MBROLA_VOICES,
     SAMPLE_RATE_HZ,
     Voice,
-    deb_record,
+    accent_order,
     engine_for,
+    engine_sources,
     espeak_voice,
     festival_packages,
     generated_record,
-    mbrola_records,
+    mbrola_packages,
     pick_espeak_variants,
-    recorded_voice,
+    recorded_voices,
     render,
     run_tasks,
     split_variants,
-    stable_int,
     start_work_unit,
-    system_deb_record,
     to_16k,
     tool_versions,
+    usable_engines,
     wheel_record,
     write_csv,
 )
-from devicelab.data.debs import MissingToolError
 from devicelab.data.speech.engines import FESTIVAL_VOICES, Rendering
 from devicelab.data.speech.phones import Segment, fold_map, timit39, timit61
 from devicelab.data.speech.texts import command_words, sentences
 
 DIALECT = {"espeak-ng": "DR1", "flite": "DR2", "festival": "DR3", "mbrola": "DR4"}
-FEMALE_VARIANTS = {
-    "f1",
-    "f2",
-    "f3",
-    "f4",
-    "f5",
-    "Alicia",
-    "Andrea",
-    "annie",
-    "anika",
-    "aunty",
-    "belinda",
-    "grandma",
-    "linda",
-    "shelby",
-    "steph",
-}
-FEMALE_PERSONS = {"slt", "us1"}
 
 
 @dataclass(frozen=True)
@@ -125,14 +107,11 @@ def plan_speakers(params: PhonesParams, seed: int) -> list[PhoneSpeaker]:
     variants = pick_espeak_variants(seed + 1, params.espeak_voices)
     variant_split = split_variants(seed, variants, {"TEST": params.test_espeak_fraction})
     for variant in variants:
-        accent = sorted(ESPEAK_ACCENTS, key=lambda a: stable_int(seed, "phones-accent", variant, a))[0]
+        accent = accent_order(seed, "phones-accent", variant)[0]
         voices.append(
             (espeak_voice(accent, variant), "TEST" if variant_split[variant] == "TEST" else "TRAIN")
         )
-    recorded = [recorded_voice("flite", v) for v in params.flite_voices]
-    recorded += [recorded_voice("festival", v) for v in params.festival_voices]
-    recorded += [recorded_voice("mbrola", v) for v in params.mbrola_voices]
-    voices += [(v, "TEST" if v.person in ("slt", "us3") else "TRAIN") for v in recorded]
+    voices += [(v, "TEST" if v.person in ("slt", "us3") else "TRAIN") for v in recorded_voices(params)]
     taken: set[str] = set()
     speakers = []
     for voice, split in voices:
@@ -253,31 +232,12 @@ def build(ctx: BuildContext) -> dict[str, Any]:
     params = PROFILES[ctx.profile]
     if "mbrola" in ctx.extras:
         params = PhonesParams(**{**asdict(params), "mbrola_voices": MBROLA_VOICES})
-    warnings: list[str] = []
-    engines = (
-        ["espeak-ng"]
-        + (["flite"] if params.flite_voices else [])
-        + (["festival"] if params.festival_voices else [])
-        + (["mbrola"] if params.mbrola_voices else [])
-    )
-    for name in list(engines):
-        try:
-            engine_for(name, ctx.fetcher.cache).check()
-        except MissingToolError as e:
-            if ctx.profile != "smoke":
-                raise
-            warnings.append(f"engine {name} skipped: {e}")
-            engines.remove(name)
-    sources: list[dict] = [
+    engines, warnings = usable_engines(params, ctx)
+    sources = [
         wheel_record("espeakng-loader", ["GPL-3+"]),
         generated_record("sentences_en.txt, phone tables (devicelab)"),
+        *engine_sources(params, engines, ctx.fetcher),
     ]
-    if "flite" in engines:
-        sources.append(system_deb_record("flite"))
-    if "festival" in engines:
-        sources += [deb_record(ctx.fetcher.fetch(n)) for n in festival_packages(params.festival_voices)]
-    if "mbrola" in engines:
-        sources += mbrola_records(params.mbrola_voices)
     speakers = [s for s in plan_speakers(params, ctx.seed) if s.voice.engine in engines]
     tasks = [
         _VoiceTask(s, texts_for(s, params, ctx.seed), params, ctx.seed, str(ctx.out), str(ctx.fetcher.cache))
@@ -334,7 +294,7 @@ def sources(profile: str, extras: tuple[str, ...]) -> list[str]:
     params = PROFILES[profile]
     packages = festival_packages(params.festival_voices) if params.festival_voices else []
     if "mbrola" in extras:
-        packages += ["mbrola"] + [f"mbrola-{v}" for v in MBROLA_VOICES]
+        packages += mbrola_packages()
     return packages
 
 

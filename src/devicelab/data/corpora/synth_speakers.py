@@ -37,55 +37,41 @@ from devicelab.audio.io import read_wav, resample, write_wav
 from devicelab.core.seeding import child_rng
 from devicelab.data.corpora import BuildContext, CorpusBuilder
 from devicelab.data.corpora._speech import (
-    ESPEAK_ACCENTS,
+    FEMALE_PERSONS,
+    FEMALE_VARIANTS,
     FLITE_VOICES,
     MBROLA_VOICES,
     SAMPLE_RATE_HZ,
     Voice,
+    accent_order,
     as_json,
     deb_record,
     engine_for,
+    engine_sources,
     espeak_voice,
     festival_packages,
     generated_record,
-    mbrola_records,
+    log_progress,
+    mbrola_packages,
     pcm_hash,
     pick_espeak_variants,
-    recorded_voice,
+    recorded_voices,
     render,
     run_tasks,
     sox_gsm_roundtrip,
     split_variants,
-    stable_int,
     start_work_unit,
-    system_deb_record,
     tool_versions,
+    usable_engines,
     wheel_record,
     write_csv,
-    write_noise_files,
+    write_noise_folder,
 )
 from devicelab.data.debs import MissingToolError
 from devicelab.data.speech.engines import FESTIVAL_VOICES
 from devicelab.data.speech.phones import fold, scale_segments, to_timit
 from devicelab.data.speech.texts import keyword_phrases
 
-FEMALE_VARIANTS = {
-    "f1",
-    "f2",
-    "f3",
-    "f4",
-    "f5",
-    "Alicia",
-    "Andrea",
-    "annie",
-    "anika",
-    "aunty",
-    "belinda",
-    "grandma",
-    "linda",
-    "shelby",
-    "steph",
-}
 REAL_PACKAGES = {  # session (language) -> (package, prompt folder, person, gender, file suffix)
     "en": ("asterisk-core-sounds-en-wav", "en_US_f_Allison", "Allison", "f", ".wav"),
     "es": ("asterisk-core-sounds-es-wav", "es_MX_f_Allison", "Allison", "f", ".wav"),
@@ -193,7 +179,7 @@ class Identity:
 
     @property
     def gender(self) -> str:
-        return "f" if self.voice.variant in FEMALE_VARIANTS or self.voice.person == "slt" else "m"
+        return "f" if self.voice.variant in FEMALE_VARIANTS or self.voice.person in FEMALE_PERSONS else "m"
 
 
 def plan_identities(params: SpeakersParams, seed: int) -> list[Identity]:
@@ -202,15 +188,11 @@ def plan_identities(params: SpeakersParams, seed: int) -> list[Identity]:
     variants = pick_espeak_variants(seed + 2, params.espeak_variants)
     variant_split = split_variants(seed + 2, variants, {"test": params.test_fraction})
     for variant in variants:
-        accents = sorted(ESPEAK_ACCENTS, key=lambda a: stable_int(seed, "speakers-accent", variant, a))
-        for accent in accents[: params.accents_per_variant]:
+        for accent in accent_order(seed, "speakers-accent", variant)[: params.accents_per_variant]:
             base.append(
                 (espeak_voice(accent, variant), variant_split[variant], params.identities_per_espeak_voice)
             )
-    recorded = [recorded_voice("flite", v) for v in params.flite_voices]
-    recorded += [recorded_voice("festival", v) for v in params.festival_voices]
-    recorded += [recorded_voice("mbrola", v) for v in params.mbrola_voices]
-    for voice in recorded:
+    for voice in recorded_voices(params):
         split = "test" if voice.person in ("slt", "rms", "us3") else "train"
         base.append((voice, split, params.identities_per_recorded_voice))
     identities = []
@@ -538,41 +520,19 @@ def build(ctx: BuildContext) -> dict[str, Any]:
         if extra.startswith("confound="):
             overrides["confound"] = float(extra.split("=", 1)[1])
     params = SpeakersParams(**{**asdict(params), **overrides})
-    warnings: list[str] = []
-    engines = (
-        ["espeak-ng"]
-        + (["flite"] if params.flite_voices else [])
-        + (["festival"] if params.festival_voices else [])
-        + (["mbrola"] if params.mbrola_voices else [])
-    )
-    for name in list(engines):
-        try:
-            engine_for(name, ctx.fetcher.cache).check()
-        except MissingToolError as e:
-            if ctx.profile != "smoke":
-                raise
-            warnings.append(f"engine {name} skipped: {e}")
-            engines.remove(name)
-    sources: list[dict] = [wheel_record("espeakng-loader", ["GPL-3+"]), generated_record("keywords_en.txt")]
-    if "flite" in engines:
-        sources.append(system_deb_record("flite"))
-    if "festival" in engines:
-        sources += [deb_record(ctx.fetcher.fetch(n)) for n in festival_packages(params.festival_voices)]
-    if "mbrola" in engines:
-        sources += mbrola_records(params.mbrola_voices)
+    engines, warnings = usable_engines(params, ctx)
+    sources = [
+        wheel_record("espeakng-loader", ["GPL-3+"]),
+        generated_record("keywords_en.txt"),
+        *engine_sources(params, engines, ctx.fetcher),
+    ]
     identities = [i for i in plan_identities(params, ctx.seed) if i.voice.engine in engines]
     tasks = [_IdentityTask(i, params, ctx.seed, str(ctx.out), str(ctx.fetcher.cache)) for i in identities]
     ctx.log(
         f"synth-speakers ({ctx.profile}): {len(identities)} identities, "
         f"{len(identities) * params.sessions * params.utterances_per_session} utterances, {ctx.jobs} job(s)"
     )
-    step = max(1, len(tasks) // 10)
-    results = run_tasks(
-        _render_identity,
-        tasks,
-        ctx.jobs,
-        lambda i, n: ctx.log(f"  {i}/{n} identities") if i % step == 0 or i == n else None,
-    )
+    results = run_tasks(_render_identity, tasks, ctx.jobs, log_progress(ctx.log, len(tasks), "identities"))
     rows = [row for result in results for row in result]
     if params.real_languages:
         real_rows, real_sources = _real_prompts(ctx, params)
@@ -581,13 +541,11 @@ def build(ctx: BuildContext) -> dict[str, Any]:
     else:
         warnings.append("no real/ Asterisk prompts in this profile (no download)")
 
-    minetest = ctx.fetcher.fetch("minetest-data") if params.minetest_noise else None
-    noise_rows, members = write_noise_files(ctx.out / "noise", ctx.seed, params.noise_seconds, minetest)
-    sources.append(generated_record("white, pink, brown noise and 50 Hz hum with hiss"))
-    if minetest is not None:
-        sources.append(deb_record(minetest, members))
-    else:
-        warnings.append("no minetest-data water/fire noise in this profile (generated noise only)")
+    noise_rows, noise_sources, noise_warnings = write_noise_folder(
+        ctx, ctx.out / "noise", params.noise_seconds, params.minetest_noise
+    )
+    sources += noise_sources
+    warnings += noise_warnings
 
     write_csv(ctx.out / "utterances.tsv", rows, UTT_FIELDS, delimiter="\t")
     meta = [
@@ -687,7 +645,7 @@ def sources(profile: str, extras: tuple[str, ...]) -> list[str]:
     packages = festival_packages(params.festival_voices) + ["minetest-data"]
     packages += sorted({REAL_PACKAGES[lang][0] for lang in params.real_languages})
     if "mbrola" in extras:
-        packages += ["mbrola"] + [f"mbrola-{v}" for v in MBROLA_VOICES]
+        packages += mbrola_packages()
     return packages
 
 

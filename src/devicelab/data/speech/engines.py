@@ -94,6 +94,19 @@ class SpeechEngine:
         """Render ``(text, voice, speed, pitch)`` items; engines with costly start-up batch them."""
         return [self.synth(*item) for item in items]
 
+    def _rendering_from_ends(
+        self,
+        audio: np.ndarray,
+        sample_rate_hz: int,
+        symbols_and_ends_s: list[tuple[str, float]],
+        voice: str,
+        text: str,
+        parameters: dict,
+    ) -> Rendering:
+        """A rendering (no word timings) whose phones come from (symbol, end time in s) pairs."""
+        phones = _ends_to_phones(symbols_and_ends_s, sample_rate_hz, len(audio))
+        return Rendering(audio, sample_rate_hz, phones, None, self.name, voice, text, parameters)
+
 
 def _ends_to_phones(
     symbols_and_ends_s: list[tuple[str, float]], sample_rate_hz: int, n_samples: int
@@ -386,16 +399,8 @@ class FliteEngine(SpeechEngine):
                 ) from None
         if default_f0 is None:
             audio = sox_pitch(audio, sr, pitch)
-        return Rendering(
-            audio,
-            sr,
-            _ends_to_phones(pairs, sr, len(audio)),
-            None,
-            self.name,
-            voice,
-            text,
-            {"duration_stretch": round(1.0 / speed, 4), "pitch": round(pitch, 4)},
-        )
+        parameters = {"duration_stretch": round(1.0 / speed, 4), "pitch": round(pitch, 4)}
+        return self._rendering_from_ends(audio, sr, pairs, voice, text, parameters)
 
 
 # --- festival -------------------------------------------------------------------------------------------
@@ -419,17 +424,7 @@ class FestivalEngine(SpeechEngine):
     """
 
     name = "festival"
-    packages = " ".join(
-        (
-            "festival",
-            "festlex-cmu",
-            "festlex-poslex",
-            "festvox-kallpc16k",
-            "festvox-kdlpc16k",
-            "festvox-us-slt-hts",
-            "libestools2.5",
-        )
-    )
+    packages = " ".join(sorted((*FESTIVAL_PACKAGES, *(package for package, _ in FESTIVAL_VOICES.values()))))
     symbol_table = "cmu"
 
     def __init__(self, fetcher: DebFetcher | None = None, voices: tuple[str, ...] = tuple(FESTIVAL_VOICES)):
@@ -527,18 +522,8 @@ class FestivalEngine(SpeechEngine):
                     if len(parts) == 3 and not line.startswith("#"):
                         pairs.append((parts[2], float(parts[0])))
                 audio = sox_pitch(audio, sr, pitch)
-                renderings.append(
-                    Rendering(
-                        audio,
-                        sr,
-                        _ends_to_phones(pairs, sr, len(audio)),
-                        None,
-                        self.name,
-                        voice,
-                        text,
-                        {"duration_stretch": round(1.0 / speed, 4), "pitch": round(pitch, 4)},
-                    )
-                )
+                parameters = {"duration_stretch": round(1.0 / speed, 4), "pitch": round(pitch, 4)}
+                renderings.append(self._rendering_from_ends(audio, sr, pairs, voice, text, parameters))
         return renderings
 
 
@@ -607,16 +592,7 @@ class MbrolaEngine(SpeechEngine):
                 continue
             t += float(parts[1]) / 1000.0
             pairs.append((parts[0], t + 0.010))
-        return Rendering(
-            audio,
-            sr,
-            _ends_to_phones(pairs, sr, len(audio)),
-            None,
-            self.name,
-            voice,
-            text,
-            {"speed": speed, "pitch": pitch},
-        )
+        return self._rendering_from_ends(audio, sr, pairs, voice, text, {"speed": speed, "pitch": pitch})
 
 
 ENGINES = {
