@@ -1,0 +1,148 @@
+"""``devicelab personalize``: Hollowed-Net LoRA personalisation of a local diffusers Stable Diffusion folder.
+
+    devicelab personalize --model DIR --images DIR --prompt "a sks dog" --hollow 6 --out ADAPTER_DIR
+
+The same command runs on the tiny offline model (``$DEVICELAB_DATA/tiny-sd/quick``) and on a user's local
+SD-1.5 folder. It prints the accounted training peak beside the accounted inference peak and writes the
+adapter in the diffusers LoRA format (``StableDiffusionPipeline.load_lora_weights(OUT)`` loads it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+from devicelab.methods.hollowed_net.data import IMAGE_SUFFIXES, load_images, to_model_range
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="devicelab personalize", description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", required=True, type=Path, help="a diffusers Stable Diffusion pipeline folder")
+    p.add_argument("--images", required=True, type=Path, help="a folder of instance images (png/jpg)")
+    p.add_argument("--prompt", required=True, help='the instance prompt, e.g. "a sks dog"')
+    p.add_argument("--hollow", type=int, default=6, help="hollow depth m (0..11); -1 trains plain LoRA")
+    p.add_argument("--rank", type=int, default=4)
+    p.add_argument("--steps", type=int, default=500)
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resolution", type=int, default=None, help="image size (default: the VAE's sample_size)")
+    p.add_argument("--am-dtype", choices=("fp32", "fp16"), default="fp32")
+    p.add_argument("--am-storage", choices=("disk", "memory"), default="disk")
+    p.add_argument("--gradient-checkpointing", action="store_true")
+    p.add_argument(
+        "--out", type=Path, default=None, help="adapter folder (default: <images>/../hollowed-lora)"
+    )
+    p.add_argument("--fuse", action="store_true", help="also write the fused U-Net to OUT/unet-fused")
+    p.add_argument("--threads", type=int, default=None)
+    return p
+
+
+def _instance_images(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: not a folder of images")
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise FileNotFoundError(f"{folder}: no .png/.jpg images")
+    return paths
+
+
+def personalize_command(argv: list[str]) -> int:
+    """Entry point of ``devicelab personalize``; returns the exit status."""
+    from devicelab.methods.hollowed_net.finetune import OptimConfig, Variant
+    from devicelab.methods.hollowed_net.personalize import (
+        PersonalizeConfig,
+        full_unet_with_adapter,
+        inference_account,
+        personalize,
+        save_result_adapter,
+    )
+    from devicelab.methods.hollowed_net.pipeline import encode_prompts, load_parts
+    from devicelab.methods.hollowed_net.transfer import base_checksum, save_fused_unet
+
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        parts = load_parts(args.model)
+        paths = _instance_images(args.images)
+        size = args.resolution or int(parts.vae.config.sample_size)
+        images = to_model_range(load_images(paths, size))
+        variant = (
+            Variant("hollowed", args.rank, args.hollow) if args.hollow >= 0 else Variant("lora", args.rank)
+        )
+        cfg = PersonalizeConfig(
+            steps=args.steps,
+            batch=args.batch,
+            seed=args.seed,
+            am_storage=args.am_storage,
+            am_dtype=args.am_dtype,
+            gradient_checkpointing=args.gradient_checkpointing,
+            probe_every=0,
+            optim=OptimConfig(lr=args.lr),
+        )
+        out = args.out or args.images.resolve().parent / "hollowed-lora"
+        work = out / ".work"
+        work.mkdir(parents=True, exist_ok=True)
+    except (FileNotFoundError, ValueError, KeyError) as e:
+        print(f"devicelab personalize: error: {e}", file=sys.stderr)
+        return 2
+    print(
+        f"personalising {args.model} on {len(paths)} images with {variant.name}, r={args.rank}, "
+        f"{args.steps} steps",
+        flush=True,
+    )
+    result = personalize(
+        parts, images, args.prompt, variant, cfg, work, log=lambda **r: print(json.dumps(r), flush=True)
+    )
+    text = encode_prompts(parts.tokenizer, parts.text_encoder, [args.prompt])
+    latent_hw = (size // 2 ** (len(parts.vae.config.block_out_channels) - 1),) * 2
+    del parts.text_encoder
+    gc.collect()
+    save_result_adapter(
+        result,
+        out,
+        {
+            "base_checksum": base_checksum(args.model / "unet"),
+            "prompt": args.prompt,
+            "steps": args.steps,
+            "seed": args.seed,
+        },
+    )
+    train = result.train_account
+    full = full_unet_with_adapter(parts, result, fuse=True)  # stage 3: transfer back, fuse
+    del result.unet
+    gc.collect()
+    infer = inference_account(full, latent_hw, text)
+    if args.fuse:
+        save_fused_unet(full, out / "unet-fused")
+    for f in work.glob("*"):
+        f.unlink()
+    work.rmdir()
+    print(f"adapter: {out}")
+    if train is not None:
+        print(
+            f"training peak (accounted, step 2): {train.total / 1e6:.1f} MB  "
+            f"[W {train.weights / 1e6:.1f}, G {train.gradients / 1e6:.1f}, O {train.optimizer / 1e6:.1f}, "
+            f"A_saved {train.saved_activations / 1e6:.1f}, I {train.inputs / 1e6:.2f}]"
+        )
+    print(
+        f"inference peak (accounted, batch 1): {infer.total / 1e6:.1f} MB  "
+        f"[W {infer.weights / 1e6:.1f}, activations {infer.peak_activations / 1e6:.1f}]"
+    )
+    if train is not None:
+        print(f"training / inference: {train.total / infer.total:.3f}")
+    if result.am_disk_bytes:
+        print(f"pre-computed a_m on disk: {result.am_disk_bytes / 1e6:.2f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(personalize_command(sys.argv[1:]))
