@@ -14,7 +14,8 @@ from typing import Any
 
 from devicelab import experiments
 from devicelab.core.bench import environment
-from devicelab.core.claims import format_metric
+from devicelab.core.claims import evaluate_claims, format_metric
+from devicelab.core.config import ConfigError, resolve_config, to_dict
 from devicelab.core.paths import reports_root, runs_root
 from devicelab.core.run import latest_run_dir
 
@@ -45,9 +46,10 @@ def _fmt_value(x: float) -> str:
 
 
 def _claim_cell(claim: dict[str, Any]) -> str:
+    note = f" ({claim['note']})" if claim.get("note") else ""
     return (
         f"**{claim['id']}** {claim['statement']}: {_fmt_value(claim['method'])} vs "
-        f"{_fmt_value(claim['baseline'])} → {_fmt_value(claim['value'])} — **{claim['verdict']}**"
+        f"{_fmt_value(claim['baseline'])} → {_fmt_value(claim['value'])} — **{claim['verdict']}**{note}"
     )
 
 
@@ -64,11 +66,43 @@ def collect(profile: str) -> list[dict[str, Any]]:
         if status and status["status"] == "failed":
             row.update(status="failed", error=status["error"])
         if run_dir is not None and row["status"] != "not implemented":
-            metrics = json.loads((run_dir / "metrics.json").read_text())
-            if not (status and status["status"] == "failed" and status.get("run_dir") != str(run_dir)):
-                row.update(status="ran", run_dir=run_dir, result=metrics)
+            result = json.loads((run_dir / "metrics.json").read_text())
+            _refresh_claims(name, profile, result)
+            result["overrides"] = _overrides(name, profile, run_dir)
+            row.update(status="ran", run_dir=run_dir, result=result)
         rows.append(row)
     return rows
+
+
+def _refresh_claims(name: str, profile: str, result: dict[str, Any]) -> None:
+    """Evaluate the experiment's registered claims on the run's measured metrics (so a report always shows
+    the current claim definitions; the numbers are never touched)."""
+    try:
+        experiment = experiments.get_experiment(name)
+    except (ConfigError, NotImplementedError, ImportError):
+        return
+    result["claims"] = [c.to_dict() for c in evaluate_claims(experiment.claims, result["metrics"], profile)]
+
+
+def _overrides(name: str, profile: str, run_dir: Path) -> dict[str, Any]:
+    """The config keys where the run differs from the profile's defaults (flattened, dotted)."""
+    import yaml
+
+    try:
+        experiment = experiments.get_experiment(name)
+        default = to_dict(resolve_config(experiment.config_cls, profile))
+    except (ConfigError, NotImplementedError, ImportError):
+        return {}
+    used = yaml.safe_load((run_dir / "config.yaml").read_text())
+
+    def flat(d: dict, prefix: str = "") -> dict:
+        out = {}
+        for k, v in d.items():
+            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+        return out
+
+    fu, fd = flat(used), flat(default)
+    return {k: v for k, v in fu.items() if fd.get(k, object()) != v}
 
 
 def render(profile: str, out_dir: Path | None = None) -> Path:
@@ -101,7 +135,10 @@ def render(profile: str, out_dir: Path | None = None) -> Path:
             "<br>".join(_claim_cell(c) for c in result["claims"]) or "no claim registered for this profile"
         )
         if row.get("error"):
-            claims = f"last reproduce failed ({row['error']}); showing the previous run<br>" + claims
+            claims = f"last reproduce failed ({row['error']}); showing the latest finished run<br>" + claims
+        if result.get("overrides"):
+            changed = ", ".join(f"`{k}={v}`" for k, v in result["overrides"].items())
+            claims = f"run with overrides {changed}<br>" + claims
         plot_links = []
         for rel in result.get("plots", []):
             src = run_dir / rel
@@ -129,6 +166,12 @@ def _details(name: str, result: dict[str, Any], run_dir: Path, plot_links: list[
         + (f"; data: `{result['data_path']}`" if result.get("data_path") else "; offline corpus"),
         "",
     ]
+    if result.get("overrides"):
+        parts += [
+            "Config keys that differ from the profile: "
+            + ", ".join(f"`{k}={v}`" for k, v in result["overrides"].items()),
+            "",
+        ]
     if result.get("notes"):
         parts += [f"- {n}" for n in result["notes"]] + [""]
     for table in result.get("tables", []):
