@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from devicelab.federated.env import VARIABLES, child_env
 
@@ -43,5 +44,6 @@ def test_import_sets_variables_before_flwr():
 
 def test_child_env_overrides_base():
     env = child_env({"PATH": "/bin", "RAY_USAGE_STATS_ENABLED": "1"})
-    assert env["PATH"] == "/bin"
+    # this interpreter's bin/ comes first, so Flower finds its sibling executables (flower-superexec)
+    assert env["PATH"] == f"{Path(sys.executable).parent}:/bin"
     assert all(env[k] == v for k, v in VARIABLES.items())

@@ -8,7 +8,9 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 VARIABLES: dict[str, str] = {
     "FLWR_TELEMETRY_ENABLED": "0",  # Flower sends telemetry events by default
@@ -25,7 +27,14 @@ def apply() -> None:
 
 
 def child_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment for a subprocess: ``base`` (default ``os.environ``) plus :data:`VARIABLES`."""
+    """The environment for a subprocess: ``base`` (default ``os.environ``) plus :data:`VARIABLES`.
+
+    The interpreter's own ``bin/`` folder goes first on ``PATH``: a SuperLink starts ``flower-superexec`` by
+    name, which must be this environment's even when the venv is not activated (``make test``).
+    """
     env = dict(os.environ if base is None else base)
     env.update(VARIABLES)
+    bin_dir = str(Path(sys.executable).parent)
+    if env.get("PATH", "").split(os.pathsep)[0] != bin_dir:
+        env["PATH"] = os.pathsep.join(filter(None, [bin_dir, env.get("PATH", "")]))
     return env
