@@ -43,3 +43,12 @@ def test_paired_seed_rule():
     assert lopsided.value == 2.0 and lopsided.verdict == "not held"
     assert "1 of 3 seeds (needs 2)" in lopsided.note
     assert c.evaluate({"a": [3.0, 3.0, 0.0], "b": [1.0, 1.0, 1.0]}).verdict == "held"
+
+
+def test_threshold_claim_needs_no_baseline():
+    c = Claim(
+        "H5", "lossless", method="max_abs_diff", baseline="", margin=1e-4, direction="less", kind="threshold"
+    )
+    assert c.evaluate({"max_abs_diff": 7e-7}).verdict == "held"
+    assert c.evaluate({"max_abs_diff": 1e-3}).verdict == "not held"
+    assert c.evaluate({}).verdict == "not measured"

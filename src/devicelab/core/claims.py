@@ -44,7 +44,8 @@ class Claim:
 
     kind "difference": held when ``sign * (method - baseline) >= margin`` (``>`` when ``strict``);
     kind "ratio": held when ``method / baseline <= margin`` for direction "less",
-    or ``>= margin`` for "greater".
+    or ``>= margin`` for "greater"; kind "threshold": the method's metric alone against ``margin``
+    (``baseline`` empty), for absolute targets such as "max |Δ| ≤ 1e-4".
     ``direction`` says which way is better for the method: "greater" (accuracy) or "less" (error, memory).
     ``paired_seed_fraction`` (difference claims on per-seed lists): also require the paired per-seed
     difference to favour the method in at least ``ceil(fraction * n)`` of the n seeds
@@ -57,7 +58,7 @@ class Claim:
     baseline: str
     margin: float
     direction: Literal["greater", "less"] = "greater"
-    kind: Literal["difference", "ratio"] = "difference"
+    kind: Literal["difference", "ratio", "threshold"] = "difference"
     strict: bool = False
     profiles: tuple[str, ...] = ("quick", "full")
     paper: str = ""
@@ -65,23 +66,20 @@ class Claim:
     paired_seed_fraction: float | None = None
 
     def evaluate(self, metrics: Mapping[str, MetricValue]) -> ClaimResult:
-        missing = [k for k in (self.method, self.baseline) if k not in metrics]
+        needed = (self.method,) if self.kind == "threshold" else (self.method, self.baseline)
+        missing = [k for k in needed if k not in metrics]
         if missing:
+            nan = math.nan
             return ClaimResult(
-                self.id,
-                self.statement,
-                math.nan,
-                math.nan,
-                math.nan,
-                "not measured",
-                f"missing metric {missing[0]}",
+                self.id, self.statement, nan, nan, nan, "not measured", f"missing metric {missing[0]}"
             )
-        m, b = metric_mean(metrics[self.method]), metric_mean(metrics[self.baseline])
+        m = metric_mean(metrics[self.method])
+        b = self.margin if self.kind == "threshold" else metric_mean(metrics[self.baseline])
         if self.kind == "difference":
             value = (m - b) if self.direction == "greater" else (b - m)
             held = value > self.margin if self.strict else value >= self.margin
         else:
-            value = m / b if b else math.inf
+            value = m if self.kind == "threshold" else (m / b if b else math.inf)
             if self.direction == "less":
                 held = value < self.margin if self.strict else value <= self.margin
             else:
@@ -91,9 +89,9 @@ class Claim:
         note = ""
         if self.paired_seed_fraction is not None:
             wins, n = self._paired_wins(metrics[self.method], metrics[self.baseline])
-            needed = math.ceil(self.paired_seed_fraction * n - 1e-9)
-            held = held and wins >= needed
-            note = f"favours the method in {wins} of {n} seeds (needs {needed})"
+            needed_wins = math.ceil(self.paired_seed_fraction * n - 1e-9)
+            held = held and wins >= needed_wins
+            note = f"favours the method in {wins} of {n} seeds (needs {needed_wins})"
         return ClaimResult(self.id, self.statement, m, b, value, "held" if held else "not held", note)
 
     def _paired_wins(self, method: MetricValue, baseline: MetricValue) -> tuple[int, int]:
