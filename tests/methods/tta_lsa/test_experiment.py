@@ -8,7 +8,7 @@ import pytest
 from devicelab.cli import main
 from devicelab.core.config import ConfigError, resolve_config
 from devicelab.core.paths import data_root, runs_root
-from devicelab.methods.tta_lsa.data import load_corrupted
+from devicelab.data.corpora.glyph_digits_c import load_corrupted
 from devicelab.methods.tta_lsa.experiment import EXPERIMENT, TTALSAConfig, target_prior, validate
 
 
@@ -110,7 +110,7 @@ def test_targets_and_claims_follow_the_spec():
 
 
 def test_domains_share_streams_across_variants_and_follow_the_target_prior(tmp_path):
-    from devicelab.methods.tta_lsa.data import write_c_layout
+    from devicelab.data.corpora.glyph_digits_c import write_c_layout
     from devicelab.methods.tta_lsa.experiment import Pools, make_domains
 
     rng = np.random.default_rng(0)

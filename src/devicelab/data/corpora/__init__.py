@@ -25,6 +25,7 @@ CORPORA: dict[str, str] = {
     "game-scenes": "game_scenes",
     "game-events": "game_events",
     "glyph-digits": "glyph_digits",
+    "glyph-digits-c": "glyph_digits_c",
     "glyph-world": "glyph_world",
 }
 

@@ -26,11 +26,11 @@ from devicelab.core.experiment import Experiment
 from devicelab.core.progress import progress
 from devicelab.core.run import RunContext
 from devicelab.core.seeding import child_rng, seed_everything
+from devicelab.data.corpora.glyph_digits_c import ensure_glyph_digits_c, load_corrupted, load_pool
 from devicelab.data.corruptions import FAITHFUL_CORRUPTIONS
 from devicelab.data.datasets.cifar import load_cifar10
 from devicelab.methods.tta_lsa import report
 from devicelab.methods.tta_lsa.adapter import AdapterConfig, LabelShiftAdapter
-from devicelab.methods.tta_lsa.data import ensure_glyph_digits_c, load_corrupted, load_pool
 from devicelab.methods.tta_lsa.estimator import PriorEstimator
 from devicelab.methods.tta_lsa.evaluate import run_stream
 from devicelab.methods.tta_lsa.heads import HEAD_NAMES, make_head

@@ -1,4 +1,4 @@
-"""Source and target pools for tta-lsa, and the ``glyph-digits-c`` corpus in the CIFAR-10-C layout.
+"""``glyph-digits-c``: CIFAR-10-C corruptions of glyph-digits' test split, in the CIFAR-10-C layout.
 
 Spec ``tta-lsa.md`` §6.1 [reconstruction]: the source pool is the train split of the font domains of
 ``glyph-digits``; the target pool is their test split (held-out font families), from which ``glyph-digits-c``
@@ -16,6 +16,8 @@ import numpy as np
 
 from devicelab.core.seeding import child_rng
 from devicelab.data.cache import atomic_build, corpus_dir, finish_manifest, is_built, read_manifest
+from devicelab.data.corpora import BuildContext, CorpusBuilder, ensure_corpus
+from devicelab.data.corruptions import FAITHFUL_CORRUPTIONS
 
 C_CORPUS = "glyph-digits-c"
 SEVERITIES = (1, 2, 3, 4, 5)
@@ -141,3 +143,42 @@ def load_corrupted(root: Path, corruption: str, severity: int) -> tuple[np.ndarr
 
     images, labels = load_cifar10c(Path(root), corruption, severity)
     return np.asarray(images), np.asarray(labels, dtype=np.int64)
+
+
+# spec tta-lsa.md §6.1: per-class size by profile; the default generated set is the 12 faithful corruptions
+BUILD_DEFAULTS = {
+    "smoke": {"per_class": 12, "domains": ["serif", "sans", "mono"]},
+    "quick": {"per_class": 300, "domains": ["serif", "sans", "mono", "hand", "decor"]},
+    "full": {"per_class": 1000, "domains": ["serif", "sans", "mono", "hand", "decor"]},
+}
+
+
+def _build(ctx: BuildContext) -> dict:
+    """``devicelab data build glyph-digits-c``: the defaults of the profile over the built glyph-digits."""
+    settings = BUILD_DEFAULTS[ctx.profile]
+    glyph_root = ensure_corpus("glyph-digits", ctx.profile)
+    images, labels = load_pool(glyph_root, settings["domains"], "test")
+    subset = balanced_subset(labels, settings["per_class"], ctx.seed)
+    corruptions = list(FAITHFUL_CORRUPTIONS)
+    fields = write_c_layout(ctx.out, images[subset], labels[subset], corruptions, ctx.seed, ctx.log)
+    return {
+        "parameters": {
+            "source_corpus": _corpus_identity(glyph_root),
+            "per_class": settings["per_class"],
+            "domains": settings["domains"],
+            "seed": ctx.seed,
+            "corruptions": corruptions,
+            "severities": list(SEVERITIES),
+            "images_per_severity": int(len(subset)),
+        },
+        "sources": [{"kind": "generated", "name": "glyph-digits test splits", "root": str(glyph_root)}],
+        "counts": {"per_class": settings["per_class"], "classes": int(len(np.unique(labels)))},
+        **fields,
+    }
+
+
+BUILDER = CorpusBuilder(
+    name=C_CORPUS,
+    description="glyph-digits test split under the CIFAR-10-C corruptions, in the CIFAR-10-C layout",
+    build=_build,
+)
