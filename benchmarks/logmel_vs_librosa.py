@@ -14,6 +14,7 @@ import os
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 from devicelab.audio.features import LogMel
 from devicelab.core.bench import format_table, interleaved, write_bench
@@ -30,7 +31,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
-    import librosa
+    # same thread settings for both (measuring.md rule 4): librosa's mel projection runs on BLAS threads
+    threadpool_limits(limits=args.threads, user_api="blas")
 
     rng = np.random.default_rng(0)
     t = np.arange(SAMPLES) / SR
@@ -46,23 +48,7 @@ def main() -> None:
             return front(clips_torch).numpy()
 
     def run_librosa() -> np.ndarray:
-        mel = librosa.feature.melspectrogram(
-            y=clips,
-            sr=SR,
-            n_fft=512,
-            win_length=480,
-            hop_length=160,
-            window="hann",
-            center=True,
-            pad_mode="reflect",
-            power=2.0,
-            n_mels=40,
-            fmin=0.0,
-            fmax=8000.0,
-            htk=True,
-            norm=None,
-        )
-        return np.log(mel + 1e-6)
+        return front.librosa_reference(clips)
 
     max_diff = float(np.abs(run_torch() - run_librosa()).max())  # also warms librosa's numba caches
     if max_diff > 1e-3:

@@ -125,10 +125,36 @@ class LogMel(nn.Module):
         self.n_fft, self.win_length, self.hop_length = n_fft, win_length, hop_length
         self.n_mels, self.power, self.log_offset = n_mels, power, log_offset
         self.center, self.pad_mode = center, pad_mode
+        self.f_min_hz, self.f_max_hz, self.mel_scale, self.mel_norm = f_min_hz, f_max_hz, mel_scale, mel_norm
         window = centred_hann_window(win_length, n_fft)
         fbank = mel_filterbank(sample_rate_hz, n_fft, n_mels, f_min_hz, f_max_hz, mel_scale, mel_norm)
         self.register_buffer("window", torch.tensor(window, dtype=torch.float32), persistent=False)
         self.register_buffer("mel_fbank", torch.tensor(fbank, dtype=torch.float32), persistent=False)
+
+    def librosa_reference(self, audio: np.ndarray) -> np.ndarray:
+        """The same log-mel computed by librosa: the parity oracle of the tests and the benchmark.
+
+        Imports librosa (slow to start; never on a training or inference path).
+        """
+        import librosa
+
+        mel = librosa.feature.melspectrogram(
+            y=audio,
+            sr=self.sample_rate_hz,
+            n_fft=self.n_fft,
+            win_length=self.win_length,
+            hop_length=self.hop_length,
+            window="hann",
+            center=self.center,
+            pad_mode=self.pad_mode,
+            power=self.power,
+            n_mels=self.n_mels,
+            fmin=self.f_min_hz,
+            fmax=self.f_max_hz if self.f_max_hz is not None else self.sample_rate_hz / 2,
+            htk=self.mel_scale == "htk",
+            norm=self.mel_norm,
+        )
+        return np.log(mel + self.log_offset)
 
     def num_frames(self, num_samples: int) -> int:
         """Frames produced for a clip of ``num_samples`` samples."""
