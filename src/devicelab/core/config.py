@@ -3,6 +3,10 @@
 A config class is a dataclass whose defaults are the ``quick`` profile; the class attribute ``PROFILES`` maps
 each profile name to the fields it changes. Overrides address nested dataclass fields with dots
 (``model.tau=1.5``) and are parsed with YAML, so ``epochs=3``, ``lr=0.1``, ``norms=[ssn,bn]`` all work.
+
+A numeric field declares its allowed range beside it, ``epochs: int = ranged(8, low=1)`` (or
+``field(default=8, metadata={"range": (1, None)})``); :func:`from_dict` checks it, for list items too, so
+``epochs=0`` is a one-line error naming the key and the range.
 """
 
 from __future__ import annotations
@@ -20,6 +24,32 @@ PROFILE_NAMES = ("smoke", "quick", "full")
 
 class ConfigError(ValueError):
     """A bad profile, key or value; the message names the offender and the valid choices."""
+
+
+def ranged(default: Any = dataclasses.MISSING, low: float | None = None, high: float | None = None, **kwargs):
+    """A dataclass field whose value (or each item of a list value) must lie in ``[low, high]``.
+
+    ``None`` leaves that side open: ``epochs: int = ranged(8, low=1)``, ``lr: float = ranged(0.1, low=0)``.
+    Other keyword arguments (``default_factory``) go to :func:`dataclasses.field`.
+    """
+    return dataclasses.field(default=default, metadata={"range": (low, high)}, **kwargs)
+
+
+def describe_range(low: float | None, high: float | None) -> str:
+    """``(1, None)`` -> ``">= 1"``; ``(0, 1)`` -> ``"0 .. 1"``."""
+    if low is not None and high is not None:
+        return f"{low} .. {high}"
+    return f">= {low}" if low is not None else f"<= {high}"
+
+
+def _check_range(key: str, value: Any, bounds: tuple[float | None, float | None]) -> None:
+    low, high = bounds
+    items = value if isinstance(value, list | tuple) else [value]
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, int | float):
+            continue
+        if (low is not None and item < low) or (high is not None and item > high):
+            raise ConfigError(f"{key}={value!r}: out of range; allowed: {describe_range(low, high)}")
 
 
 def _field_types(cls: type) -> dict[str, Any]:
@@ -94,6 +124,9 @@ def from_dict(cls: type, values: Mapping[str, Any], prefix: str = "") -> Any:
             f"valid keys: {', '.join(prefix + k for k in types_)}"
         )
     kwargs = {k: _coerce(v, types_[k], prefix + k) for k, v in values.items()}
+    for f in dataclasses.fields(cls):
+        if f.name in kwargs and "range" in f.metadata:
+            _check_range(prefix + f.name, kwargs[f.name], f.metadata["range"])
     return cls(**kwargs)
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from devicelab.core.claims import Claim
+from devicelab.core.config import ranged
 from devicelab.core.experiment import Experiment
 from devicelab.core.run import RunContext
 from devicelab.federated import FederatedConfig, run_loop
@@ -44,45 +45,47 @@ class FedDGConfig:
     """fed-dg settings; class defaults are the quick profile (spec §3, §7)."""
 
     corpus: str = "glyph-digits"  # offline corpus; "synthetic" = generated domains (smoke); --data overrides
-    image_size: int = 32
+    image_size: int = ranged(32, low=8)
     held_out: list[str] = field(default_factory=list)  # empty: every domain in turn
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])  # claim-bearing runs (FedAvg, FedFD)
     baseline_seeds: list[int] = field(default_factory=lambda: [0])  # reported-only baselines
     baselines: list[str] = field(default_factory=lambda: ["fedprox", "fedbn", "fedsr"])
-    train_per_domain: int = 100  # spec: 300; reduced so quick stays within its time target (spec §7)
-    test_per_domain: int = 400
+    # 0: all; spec: 300, reduced so quick stays within its time target (spec §7)
+    train_per_domain: int = ranged(100, low=0)
+    test_per_domain: int = ranged(400, low=0)  # 0: all
     backbone: str = "glyphnet"  # "glyphnet" | "resnet18"
     init_weights: str = (
         ""  # resnet18: ImageNet initialisation as safetensors (torchvision names), same for all
     )
     widths: list[int] = field(default_factory=lambda: [16, 32, 32, 64])
-    rounds: int = 12
-    local_epochs: int = 1
-    batch_size: int = 32
-    lr: float = 0.05
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    bn_momentum: float = 0.1
+    rounds: int = ranged(12, low=1)
+    local_epochs: int = ranged(1, low=1)
+    batch_size: int = ranged(32, low=1)
+    lr: float = ranged(0.05, low=0)
+    momentum: float = ranged(0.9, low=0, high=1)
+    weight_decay: float = ranged(5e-4, low=0)
+    bn_momentum: float = ranged(0.1, low=0, high=1)
     bn_eps: float = 1e-5
     lambda_c: float = 1.0
     local_stats: str = "batch"
     u_dist: str = "uniform"
     div_layers: str = "all"
     div_views: str = "both"
-    p_div: float = 0.5
+    p_div: float = ranged(0.5, low=0, high=1)
     global_var: str = "mean"
     ifa: str = "mlp"
     ifa_schedule: str = "second_stage"
-    ifa_rounds: int = 3
-    ifa_lr: float = 0.01
+    ifa_rounds: int = ranged(3, low=0)
+    ifa_lr: float = ranged(0.01, low=0)
     prox_mu: float = 0.01
     fedsr_z_dim: int = 64
     fedsr_a_l2r: float = 0.01
     fedsr_a_cmi: float = 5e-4
-    eval_every: int = 3  # server-side evaluation every k rounds (and always after the last)
+    # server-side evaluation every k rounds and always after the last (0: after the last only)
+    eval_every: int = ranged(3, low=0)
     engine: str = "loop"  # "loop" | "flower": the engine of the sweep (they give the same arrays)
-    flower_check_rounds: int = 3  # 0: no Flower cross-check
-    client_threads: int = 1
+    flower_check_rounds: int = ranged(3, low=0)  # 0: no Flower cross-check
+    client_threads: int = ranged(1, low=1)
 
     PROFILES = {
         "smoke": {
