@@ -51,6 +51,12 @@ DELEGATED = {
 }
 
 
+RAY_HELP = (
+    "run the stages on a Ray cluster at ADDRESS (its workers must see the run folder), "
+    "or `local` for a private instance on 127.0.0.1"
+)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="devicelab",
@@ -97,10 +103,12 @@ def _parser() -> argparse.ArgumentParser:
         help="continue the latest unfinished run (or RUN_DIR) from its checkpoints",
     )
     r.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides (dotted keys)")
+    r.add_argument("--ray", default=None, metavar="ADDRESS", help=RAY_HELP)
 
     rep = sub.add_parser("reproduce", help="run every experiment and write reports/<profile>/REPORT.md")
     rep.add_argument("--profile", default="quick", choices=PROFILE_NAMES)
     rep.add_argument("--only", nargs="+", default=None, metavar="NAME")
+    rep.add_argument("--ray", default=None, metavar="ADDRESS", help=RAY_HELP)
 
     rr = sub.add_parser("report", help="re-render reports/<profile>/REPORT.md from existing runs")
     rr.add_argument("--profile", default="quick", choices=PROFILE_NAMES)
@@ -186,6 +194,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from devicelab.core.run import execute, latest_run_dir
+    from devicelab.core.stages import executor_for
 
     experiment = experiments.get_experiment(args.name)
     overrides = parse_overrides(args.overrides)
@@ -213,13 +222,21 @@ def cmd_run(args: argparse.Namespace) -> int:
                 f"{run_dir / 'config.yaml'}: overrides differ from the run's config; resume without overrides"
             )
         data = Path(meta["data_path"]) if meta.get("data_path") else None
-        result = execute(experiment, config, profile, data_path=data, run_dir=run_dir, resume=True)
+        result = execute(
+            experiment,
+            config,
+            profile,
+            data_path=data,
+            run_dir=run_dir,
+            resume=True,
+            executor=executor_for(args.ray),
+        )
     else:
         profile = args.profile or "quick"
         config = resolve_config(experiment.config_cls, profile, overrides)
         if args.data is not None and not args.data.exists():
             raise FileNotFoundError(f"--data {args.data}: no such folder")
-        result = execute(experiment, config, profile, data_path=args.data)
+        result = execute(experiment, config, profile, data_path=args.data, executor=executor_for(args.ray))
     _print_result(result)
     return 0
 
@@ -227,6 +244,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from devicelab.core.report import record_status, render
     from devicelab.core.run import execute, latest_run_dir
+    from devicelab.core.stages import executor_for
 
     names = args.only or experiments.names()
     for name in names:
@@ -243,7 +261,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         try:
             experiment = experiments.get_experiment(name)
             config = resolve_config(experiment.config_cls, args.profile)
-            result = execute(experiment, config, args.profile)
+            result = execute(experiment, config, args.profile, executor=executor_for(args.ray))
             _print_result(result)
             record_status(args.profile, name, "ok", run_dir=latest_run_dir(name, args.profile, finished=True))
         except Exception as e:  # one failing experiment must not hide the others' results

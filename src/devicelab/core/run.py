@@ -24,6 +24,7 @@ from devicelab.core.claims import MetricValue, evaluate_claims
 from devicelab.core.config import ConfigError, load_config_yaml, to_dict
 from devicelab.core.experiment import Experiment
 from devicelab.core.paths import runs_root
+from devicelab.core.stages import StageExecutor
 
 
 class RunContext:
@@ -37,6 +38,7 @@ class RunContext:
         profile: str,
         data_path: Path | None = None,
         resume: bool = False,
+        executor: StageExecutor | None = None,
     ):
         self.experiment = experiment
         self.config = config
@@ -44,6 +46,7 @@ class RunContext:
         self.profile = profile
         self.data_path = data_path
         self.resume = resume
+        self.executor = executor  # where stages run (devicelab.core.stages); None: local worker processes
         self.notes: list[str] = []
         self.plots: list[str] = []
         self.tables: list[str] = []
@@ -155,6 +158,7 @@ def execute(
     run_dir: Path | None = None,
     resume: bool = False,
     echo: Callable[[str], None] = print,
+    executor: StageExecutor | None = None,
 ) -> dict:
     """Run ``experiment`` with ``config`` in a new (or, with ``resume``, the given) run folder.
 
@@ -178,7 +182,9 @@ def execute(
         }
         (run_dir / "run.json").write_text(json.dumps(meta, indent=2))
     echo(f"run folder: {run_dir}")
-    ctx = RunContext(experiment, config, run_dir, profile, data_path=data_path, resume=resume)
+    ctx = RunContext(
+        experiment, config, run_dir, profile, data_path=data_path, resume=resume, executor=executor
+    )
     ctx.log(event="resume" if resume else "start", profile=profile)
     t0 = time.perf_counter()
     metrics: Mapping[str, MetricValue] = experiment.run(config, ctx)
