@@ -34,7 +34,7 @@ from devicelab.core.bench import format_table, interleaved, write_bench
 from devicelab.methods.kws_ssn.config import KwsSsnConfig
 from devicelab.methods.kws_ssn.export import deployable, export_onnx, load_trained, onnx_parity
 from devicelab.methods.kws_ssn.recipe import build_bcresnet
-from devicelab.nn.bcresnet import count_parameters
+from devicelab.nn.utils import count_parameters
 
 
 def ort_session(path: Path):

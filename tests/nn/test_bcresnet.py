@@ -3,8 +3,9 @@
 import pytest
 import torch
 
-from devicelab.nn.bcresnet import BCResNet, count_parameters
+from devicelab.nn.bcresnet import BCResNet
 from devicelab.nn.ssn import SubSpectralNorm
+from devicelab.nn.utils import count_parameters
 
 TAUS = [1, 1.5, 2, 3, 6, 8]
 PARAMS_SSN = [9232, 17154, 27284, 54168, 187812, 321068]

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from devicelab.nn.bcresnet import count_parameters
 from devicelab.nn.honk import HonkResNet, SplitBandNorm
 from devicelab.nn.ssn import SubSpectralNorm
+from devicelab.nn.utils import count_parameters
 
 
 def test_published_sizes_and_output_shape():

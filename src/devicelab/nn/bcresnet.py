@@ -156,14 +156,3 @@ class BCResNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.forward_features(x).mean(dim=(2, 3), keepdim=True)  # (N, 4b, 1, 1)
         return self.output(x).flatten(1)  # (N, num_classes)
-
-
-def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
-    """Number of unique parameters (tied weights once)."""
-    seen, total = set(), 0
-    for p in model.parameters():
-        if id(p) in seen or (trainable_only and not p.requires_grad):
-            continue
-        seen.add(id(p))
-        total += p.numel()
-    return total

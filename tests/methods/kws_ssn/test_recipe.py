@@ -18,7 +18,7 @@ from devicelab.methods.kws_ssn.recipe import (
     use_specaugment,
     warmup_cosine_lr,
 )
-from devicelab.nn.bcresnet import count_parameters
+from devicelab.nn.utils import count_parameters
 
 
 def test_profiles_follow_the_spec_defaults():

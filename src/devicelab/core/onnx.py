@@ -1,0 +1,87 @@
+"""ONNX export with the dynamo exporter (dynamic batch, written atomically) and a parity check against
+ONNX Runtime."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+
+class ExportError(ValueError):
+    """A model that cannot be exported faithfully (e.g. non-finite weights); the message names the tensor."""
+
+
+def check_finite(model: nn.Module) -> None:
+    """Raise :class:`ExportError` naming the first parameter or buffer holding NaN or infinity."""
+    for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise ExportError(f"cannot export: {name} holds {bad} non-finite value(s) (NaN or infinity)")
+
+
+def export_onnx(
+    model: nn.Module,
+    path: str | Path,
+    example: torch.Tensor,
+    *,
+    input_name: str = "input",
+    output_name: str = "logits",
+    max_batch: int | None = None,
+) -> Path:
+    """Export ``model`` (eval mode) for inputs shaped like ``example`` with a dynamic first (batch) axis;
+    the file appears only when complete. Refuses models with non-finite weights."""
+    check_finite(model)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.onnx")
+    batch = torch.export.Dim("batch", min=1, max=max_batch) if max_batch else torch.export.Dim("batch")
+    try:
+        torch.onnx.export(
+            model.eval(),
+            (example,),
+            str(tmp),
+            dynamo=True,
+            external_data=False,
+            input_names=[input_name],
+            output_names=[output_name],
+            dynamic_shapes=({0: batch},),
+            verbose=False,
+        )
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def onnx_parity(model: nn.Module, path: str | Path, inputs: torch.Tensor) -> float:
+    """Max abs difference between ONNX Runtime's and PyTorch's outputs on ``inputs``; ``inf`` when either
+    side gives NaN or infinity (a mismatch, never a pass)."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    ort_out = session.run(None, {session.get_inputs()[0].name: inputs.numpy()})[0]
+    with torch.no_grad():
+        torch_out = model.eval()(inputs).numpy()
+    if ort_out.shape != torch_out.shape or not (np.isfinite(ort_out).all() and np.isfinite(torch_out).all()):
+        return math.inf
+    return float(np.abs(ort_out.astype(np.float64) - torch_out.astype(np.float64)).max(initial=0.0))
+
+
+def check_parity(
+    model: nn.Module, path: Path, inputs: torch.Tensor, tolerance: float, remove_on_failure: bool = True
+) -> float:
+    """:func:`onnx_parity` within ``tolerance``, else remove the file and raise naming it and the gap."""
+    diff = onnx_parity(model, path, inputs)
+    if not diff <= tolerance:
+        if remove_on_failure:
+            Path(path).unlink(missing_ok=True)
+        raise RuntimeError(f"{path}: ONNX Runtime differs from PyTorch by {diff:.2e} > {tolerance}")
+    return diff
+
+
+__all__ = ["ExportError", "check_finite", "check_parity", "export_onnx", "onnx_parity"]
