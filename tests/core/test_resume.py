@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from devicelab.core.checkpoint import CheckpointError, TrainingCheckpoint
+
 TESTS = Path(__file__).resolve().parents[1]
 
 
@@ -59,8 +61,8 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, monkeypatch):
         deadline = time.monotonic() + 90
         ckpt = None
         while ckpt is None and time.monotonic() < deadline:
-            found = list(killed_runs.glob("toy/*/checkpoints/w4-seed1.json"))
-            if found and _loop_epoch(json.loads(found[0].read_text())) >= 1:
+            found = list(killed_runs.glob("toy/*/checkpoints/w4-seed1.safetensors"))
+            if found and _loop_epoch(found[0]) >= 1:
                 ckpt = found[0]
             time.sleep(0.05)
         assert ckpt is not None, "the run never checkpointed"
@@ -83,14 +85,13 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, monkeypatch):
     assert events[:2] == ["start", "resume"] and events[-1] == "finish"
 
 
-def _loop_epoch(state) -> int:
-    """The epoch stored in a checkpoint index (flattened JSON)."""
-    for key, value in state["__dict__"]:
-        if key == "loop":
-            for k, v in value["__dict__"]:
-                if k == "epoch":
-                    return v
-    return -1
+def _loop_epoch(path: Path) -> int:
+    """The epoch stored in a training checkpoint file (-1 while it is being replaced)."""
+    try:
+        loop = TrainingCheckpoint(path.with_suffix("")).loop_state()
+    except (FileNotFoundError, CheckpointError):
+        return -1
+    return -1 if loop is None else int(loop["epoch"])
 
 
 def test_resume_without_unfinished_run_names_the_folder(tmp_path, monkeypatch):

@@ -1,8 +1,11 @@
 """Checkpoints: safetensors for every tensor, JSON for everything else; never pickle.
 
 A training checkpoint holds the model weights, the optimizer and scheduler state, the global random states and
-any extra state of the loop (epoch, best metric, ...). Files are written to a temporary name and renamed, so a
-run killed at any moment leaves either the previous checkpoint or the new one, never half of one.
+any extra state of the loop (epoch, best metric, ...) in **one** ``.safetensors`` file: the tensors, and the
+rest as JSON in the file's metadata. It is written to a temporary name and renamed, so a run killed at any
+moment leaves either the previous checkpoint or the new one, never half of one and never a mismatched pair.
+The checkpoint it replaces is kept as ``NAME.prev.safetensors``. Reading checks the file and raises
+:class:`CheckpointError` naming it and the way out.
 """
 
 from __future__ import annotations
@@ -14,11 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 
 from devicelab.core.seeding import get_rng_state, set_rng_state
 
 _TENSOR = "__tensor__"
+_STATE_KEY = "devicelab.state"  # safetensors metadata entry holding the JSON part of a state
+_META_KEY = "devicelab.metadata"  # ... and the JSON metadata of a saved model
+
+
+class CheckpointError(ValueError):
+    """A checkpoint or model file that cannot be read back; the message names the file and the way out."""
 
 
 def flatten_state(state: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> Any:
@@ -60,38 +70,75 @@ def _atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def save_state(path: str | Path, state: Mapping[str, Any]) -> None:
-    """Save a nested state with tensors to ``path.safetensors`` + ``path.json`` (JSON written last)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tensors: dict[str, torch.Tensor] = {}
-    plain = flatten_state(dict(state), "", tensors)
-    st = path.with_suffix(".safetensors")
-    tmp = st.with_name(st.name + f".tmp-{os.getpid()}")
-    # safetensors refuses shared storages; clone the few tensors that alias each other
+def _unshare(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """safetensors refuses shared storages; clone the few tensors that alias each other."""
     seen: set[int] = set()
     for k, t in tensors.items():
         ptr = t.untyped_storage().data_ptr()
         if ptr in seen and t.numel():
             tensors[k] = t.clone()
         seen.add(ptr)
-    save_file(tensors, str(tmp))
-    os.replace(tmp, st)
-    _atomic_write_text(path.with_suffix(".json"), json.dumps(plain))
+    return tensors
+
+
+def _atomic_save_file(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+    """Write one safetensors file under a temporary name, flush it to disk, then rename it into place."""
+    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
+    try:
+        save_file(_unshare(tensors), str(tmp), metadata=metadata)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def read_safetensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and metadata of a safetensors file; a truncated file raises :class:`CheckpointError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint file missing: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = dict(f.metadata() or {})
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 -- safe_open has no iterator
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: damaged or truncated safetensors file ({e})") from None
+    return tensors, metadata
+
+
+def save_state(path: str | Path, state: Mapping[str, Any]) -> Path:
+    """Save a nested state with tensors as one file, ``path.safetensors`` (the rest as JSON metadata)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors: dict[str, torch.Tensor] = {}
+    plain = flatten_state(dict(state), "", tensors)
+    st = path.with_suffix(".safetensors")
+    _atomic_save_file(st, tensors, {"format": "pt", _STATE_KEY: json.dumps(plain)})
+    return st
 
 
 def load_state(path: str | Path) -> dict[str, Any]:
-    """Load what :func:`save_state` wrote; raises FileNotFoundError naming the missing file."""
+    """Load what :func:`save_state` wrote, checking it; errors name the file.
+
+    Raises FileNotFoundError when ``path.safetensors`` is missing and :class:`CheckpointError` when it is
+    damaged. ``path`` may name the file itself. Reads the older layout (``path.safetensors`` + ``path.json``).
+    """
     path = Path(path)
-    js, st = path.with_suffix(".json"), path.with_suffix(".safetensors")
-    for p in (js, st):
-        if not p.exists():
-            raise FileNotFoundError(f"checkpoint file missing: {p}")
+    st = path if path.suffix == ".safetensors" else path.with_suffix(".safetensors")
+    js = st.with_suffix(".json")
+    tensors, metadata = read_safetensors(st)
+    if _STATE_KEY in metadata:
+        text, where = metadata[_STATE_KEY], st
+    elif js.is_file():  # older layout: the JSON part in a second file
+        text, where = js.read_text(), js
+    else:
+        raise CheckpointError(f"{st}: not a devicelab checkpoint (no {_STATE_KEY} metadata)")
     try:
-        plain = json.loads(js.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{js}: not a valid checkpoint index ({e})") from None
-    return unflatten_state(plain, load_file(str(st)))
+        plain = json.loads(text)
+        return unflatten_state(plain, tensors)
+    except (json.JSONDecodeError, KeyError) as e:
+        raise CheckpointError(f"{where}: not a valid checkpoint index ({type(e).__name__}: {e})") from None
 
 
 class TrainingCheckpoint:
@@ -105,13 +152,35 @@ class TrainingCheckpoint:
     def __init__(self, path: str | Path):
         self.path = Path(path)
 
+    @property
+    def file(self) -> Path:
+        """The checkpoint file, ``NAME.safetensors``."""
+        return self.path.with_suffix(".safetensors")
+
+    @property
+    def previous_file(self) -> Path:
+        """The checkpoint it replaced, ``NAME.prev.safetensors`` (the epoch before)."""
+        return self.path.with_name(self.path.name + ".prev.safetensors")
+
     def exists(self) -> bool:
-        return self.path.with_suffix(".json").exists() and self.path.with_suffix(".safetensors").exists()
+        return self.file.exists() or self.previous_file.exists()
+
+    def loop_state(self) -> dict | None:
+        """The saved loop state (epoch, history, ...) without restoring anything; ``None`` if none."""
+        if not self.exists():
+            return None
+        return load_state(self._readable())["loop"]
+
+    def _readable(self) -> Path:
+        # a kill between the two renames of save() leaves only the previous file
+        return self.file if self.file.exists() else self.previous_file
 
     def save(
         self, model: torch.nn.Module, optimizer=None, scheduler=None, loop: Mapping | None = None
     ) -> None:
         rng_tensors, rng_plain = get_rng_state()
+        if self.file.exists():
+            os.replace(self.file, self.previous_file)
         save_state(
             self.path,
             {
@@ -126,7 +195,15 @@ class TrainingCheckpoint:
     def restore(self, model: torch.nn.Module, optimizer=None, scheduler=None) -> dict | None:
         if not self.exists():
             return None
-        state = load_state(self.path)
+        path = self._readable()
+        try:
+            state = load_state(path)
+        except CheckpointError as e:
+            raise CheckpointError(
+                f"{e}; way out: delete {path} and resume again to continue from "
+                f"the previous checkpoint ({self.previous_file.name}) or the start of this sub-run, or start "
+                "a new run without --resume"
+            ) from None
         model.load_state_dict(state["model"])
         if optimizer is not None and state["optimizer"] is not None:
             optimizer.load_state_dict(state["optimizer"])
@@ -137,19 +214,25 @@ class TrainingCheckpoint:
 
 
 def save_model(path: str | Path, model: torch.nn.Module, metadata: Mapping[str, Any]) -> None:
-    """Weights as ``path.safetensors`` and JSON metadata (config, class, metrics) as ``path.json``."""
+    """Weights and JSON metadata (config, class, metrics) in one file, ``path.safetensors``.
+
+    A readable copy of the metadata is written to ``path.json`` afterwards (it marks the model as saved).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(path.with_suffix(".safetensors")), metadata={"format": "pt"})
-    _atomic_write_text(path.with_suffix(".json"), json.dumps(dict(metadata), indent=2, default=str))
+    text = json.dumps(dict(metadata), indent=2, default=str)
+    _atomic_save_file(path.with_suffix(".safetensors"), state, {"format": "pt", _META_KEY: text})
+    _atomic_write_text(path.with_suffix(".json"), text)
 
 
 def load_model_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
-    """Weights and metadata written by :func:`save_model`."""
+    """Weights and metadata written by :func:`save_model`; a damaged file raises :class:`CheckpointError`."""
     path = Path(path)
     st, js = path.with_suffix(".safetensors"), path.with_suffix(".json")
-    for p in (st, js):
-        if not p.exists():
-            raise FileNotFoundError(f"model file missing: {p}")
-    return load_file(str(st)), json.loads(js.read_text())
+    weights, metadata = read_safetensors(st)
+    if _META_KEY in metadata:
+        return weights, json.loads(metadata[_META_KEY])
+    if not js.exists():
+        raise FileNotFoundError(f"model file missing: {js}")
+    return weights, json.loads(js.read_text())

@@ -8,6 +8,7 @@ which the checkpoint restores.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -15,6 +16,21 @@ import torch
 
 from devicelab.core.checkpoint import TrainingCheckpoint
 from devicelab.core.progress import progress
+
+
+class NonFiniteLossError(RuntimeError):
+    """A training record (loss, gradient norm, ...) became NaN or infinite; names the stage and epoch."""
+
+    def __init__(self, stage: str, epoch: int, key: str, value: float):
+        self.stage, self.epoch, self.key, self.value = stage, epoch, key, value
+        super().__init__(
+            f"stage {stage}: {key} became {value} in epoch {epoch}; training stopped (nothing of this epoch "
+            "was saved). Check the input data for NaN/Inf (`devicelab run ... --skip-bad` drops bad files) "
+            "or lower the learning rate"
+        )
+
+    def __reduce__(self):  # keep the fields when raised in a worker process
+        return type(self), (self.stage, self.epoch, self.key, self.value)
 
 
 def fit(
@@ -31,6 +47,8 @@ def fit(
     """Run ``train_epoch`` for epochs ``0..epochs-1`` (skipping those a checkpoint says are done).
 
     Returns the per-epoch records (restored ones included, so the history is the same after a resume).
+    Raises :class:`NonFiniteLossError` (before anything of that epoch is checkpointed) when a value of an
+    epoch's record is NaN or infinite.
     """
     history: list[dict[str, float]] = []
     start = 0
@@ -41,6 +59,9 @@ def fit(
     for epoch in progress(range(start, epochs), desc=desc, total=epochs - start):
         model.train()
         record = {"epoch": epoch, **{k: float(v) for k, v in train_epoch(epoch).items()}}
+        for key, value in record.items():
+            if not math.isfinite(value):
+                raise NonFiniteLossError(desc, epoch, key, value)
         history.append(record)
         if log is not None:
             log(stage=desc, **record)
