@@ -157,15 +157,3 @@ def test_a_new_method_is_a_subclass_and_a_registry_entry(tiny_model, image_batch
     method = registry.build("tent-2step", tiny_model)
     assert isinstance(method, TTAMethod) and method.steps == 2
     assert method(image_batch).shape == (32, 10)
-
-
-def test_glyphnet_backbone_is_a_split_model_for_every_method(image_batch):
-    from devicelab.methods.tta_lsa.experiment import build_backbone
-
-    model = build_backbone("glyphnet", 10).eval()
-    assert model.features(image_batch).shape == (32, model.feature_dim)
-    for name in ("tent", "eata", "sar", "lame"):
-        assert TTA_REGISTRY.build(name, model)(image_batch).shape == (32, 10)
-    sar = TTA_REGISTRY.build("sar", model)
-    last_bn = dict(sar.model.named_modules())[model.last_stage_names[0]]
-    assert isinstance(last_bn, torch.nn.BatchNorm2d) and id(last_bn.weight) not in {id(p) for p in sar.params}

@@ -8,6 +8,48 @@ from collections.abc import Sequence
 
 from devicelab.core.claims import Claim, metric_mean, metric_std
 from devicelab.core.run import RunContext
+from devicelab.methods.tta_lsa.config import PAIRED_METHODS, TTALSAConfig, variant_name, variants
+from devicelab.methods.tta_lsa.data import shifted_targets
+
+
+def aggregate(
+    cfg: TTALSAConfig, per_seed: list[dict[str, dict[str, dict[str, float]]]]
+) -> dict[str, list[float]]:
+    """Per-seed lists: acc / balanced_acc / prior_l1 per (variant, target), averaged over corruptions and
+    severities; the claims' derived metrics (C0 gains, C3 means over the three methods)."""
+    metrics: dict[str, list[float]] = {}
+    names = [variant_name(m, h) for m, h in variants(cfg)]
+    targets = cfg.stream.targets
+    shifted = shifted_targets(targets)
+    for name in names:
+        for target in targets:
+            for metric, short in (("acc", "acc"), ("balanced_acc", "bacc"), ("prior_l1", "prior_l1")):
+                values = []
+                for seed_results in per_seed:
+                    rows = [
+                        r[metric]
+                        for key, r in seed_results[name].items()
+                        if key.rsplit("/", 1)[1] == target and metric in r
+                    ]
+                    values.append(statistics.fmean(rows) if rows else math.nan)
+                if not all(math.isnan(v) for v in values):
+                    metrics[f"{short}/{name}/{target}"] = values
+        if shifted:
+            metrics[f"acc/{name}/shifted"] = [
+                statistics.fmean(metrics[f"acc/{name}/{t}"][s] for t in shifted) for s in range(len(per_seed))
+            ]
+    if "tent" in names and "source" in names:
+        for target in targets:
+            metrics[f"gain/tent-source/{target}"] = [
+                a - b for a, b in zip(metrics[f"acc/tent/{target}"], metrics[f"acc/source/{target}"])
+            ]
+    for head in ("lsa", "logit"):
+        keys = [f"acc/{m}+{head}/{t}" for m in PAIRED_METHODS for t in shifted]
+        if shifted and all(k in metrics for k in keys):
+            metrics[f"acc/{head}-mean3/shifted"] = [
+                statistics.fmean(metrics[k][s] for k in keys) for s in range(len(per_seed))
+            ]
+    return metrics
 
 
 def _fmt(values: Sequence[float] | None) -> str:
@@ -72,8 +114,6 @@ def _markdown(rows: list[dict]) -> str:
 
 def write_report(cfg, ctx: RunContext, metrics: dict, per_seed: list, claims: Sequence[Claim]) -> None:
     """Per-prior accuracy table, the 2×2 control table, π̂ errors, claim verdicts, and one plot per target."""
-    from devicelab.methods.tta_lsa.experiment import shifted_targets, variant_name, variants
-
     names = [variant_name(m, h) for m, h in variants(cfg)]
     targets = cfg.stream.targets
     n = cfg.seeds

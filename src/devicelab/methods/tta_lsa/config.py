@@ -1,0 +1,207 @@
+"""The tta-lsa config: class defaults are the quick profile; ``PROFILES`` changes smoke and full (spec §4).
+
+Also the run grid the config describes: the (TTA method, head) variants of spec §5 and their names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
+
+import numpy as np
+
+from devicelab.core.config import ConfigError
+from devicelab.data.corruptions import CORRUPTIONS, FAITHFUL_CORRUPTIONS
+from devicelab.methods.tta_lsa.data import target_prior
+from devicelab.methods.tta_lsa.heads import HEAD_NAMES
+from devicelab.methods.tta_lsa.tta import TTA_REGISTRY
+
+QUICK_CORRUPTIONS = ["gaussian_noise", "impulse_noise", "defocus_blur", "contrast", "fog", "jpeg_compression"]
+PAIRED_METHODS = ("bn-adapt", "tent", "eata")  # the three pairs of C1–C3
+
+
+@dataclass
+class SourceConfig:
+    """Long-tailed source set and source training (spec §4)."""
+
+    backbone: Literal["cnn-tiny", "glyphnet"] = "cnn-tiny"
+    domains: list[str] = field(default_factory=lambda: ["serif", "sans", "mono", "hand", "decor"])
+    rho: float = 10.0  # ρ_s: forward long tail, n_k = ⌊n_max · ρ^(−r_k)⌋
+    n_max: int = 1000
+    class_order_seed: int = -1  # -1: class 0 is the head; otherwise a seeded permutation of head ranks
+    epochs: int = 30
+    optimizer: Literal["adam", "sgd"] = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    batch_size: int = 128
+    loss: Literal["ce", "balanced_softmax"] = "ce"
+
+
+@dataclass
+class AdapterSettings:
+    """The label shift adapter g_φ and its training (spec §3.2–3.4)."""
+
+    hidden: int = 128
+    descriptor: Literal["scalar", "vector"] = "scalar"
+    delta_w: Literal["full", "lowrank", "none"] = "full"
+    rank: int = 16
+    rho_max: float = 0.0  # 0: max(100, 2·ρ_s)
+    steps: int = 2000
+    batch_size: int = 256
+    lr: float = 1e-3
+    train: Literal["cached", "test_like"] = "cached"
+
+
+@dataclass
+class StreamConfig:
+    """Test domains: corruption × severity × target prior (spec §4, §6.3)."""
+
+    corruptions: list[str] = field(default_factory=lambda: list(QUICK_CORRUPTIONS))
+    severities: list[int] = field(default_factory=lambda: [5])
+    # forward / backward: LT with ρ_s; forward-50: explicit ratio; uniform; dirichlet-1.0-0: Dir(α=1), draw 0
+    targets: list[str] = field(default_factory=lambda: ["forward", "uniform", "backward"])
+    size: int = 1000  # samples per domain (constant-size); 0 = "max" (every sample of the largest class)
+    per_class: int = 300  # glyph-digits-c images per class and severity (N = 10·per_class)
+    order: Literal["iid", "dirichlet"] = "iid"
+    order_beta: float = 0.1
+    batch_size: int = 64
+    reset: Literal["domain", "continual"] = "domain"
+
+
+@dataclass
+class TTAConfig:
+    """The TTA methods, heads and prior estimate (spec §3.5, §3.7, §3.8, §5)."""
+
+    methods: list[str] = field(default_factory=lambda: ["source", "bn-adapt", "tent", "eata"])
+    heads: list[str] = field(default_factory=lambda: ["plain", "lsa", "logit"])
+    oracle_methods: list[str] = field(default_factory=lambda: ["tent"])  # + lsa-oracle, logit-oracle
+    frozen_methods: list[str] = field(default_factory=lambda: ["tent"])  # + lsa with π̂ frozen at π_s
+    steps: int = 1
+    lr: float = 1e-3
+    estimator: Literal["ema", "ema_em", "batch"] = "ema"
+    momentum: float = 0.9
+    eps: float = 1e-3
+    eata_d_margin: float = 0.4
+    eata_fisher_alpha: float = 1.0
+    fisher_samples: int = 2000
+    sar_rho: float = 0.05
+    lame_knn: int = 5
+
+
+@dataclass
+class TTALSAConfig:
+    """tta-lsa: defaults are the quick profile (spec §4)."""
+
+    seed: int = 0
+    seeds: int = 3
+    glyph_root: str = ""  # a folder in the glyph-digits layout; "" = the built glyph-digits corpus
+    threads: int = 1
+    source: SourceConfig = field(default_factory=SourceConfig)
+    adapter: AdapterSettings = field(default_factory=AdapterSettings)
+    stream: StreamConfig = field(default_factory=StreamConfig)
+    tta: TTAConfig = field(default_factory=TTAConfig)
+
+    PROFILES: ClassVar[dict[str, dict]] = {
+        # sized for the built smoke corpus (10 images per class and domain); the tests run the spec's smoke
+        # sizes (n_max 60, 256 samples per domain, batch 64) on a generated fixture
+        "smoke": {
+            "seeds": 1,
+            "source.domains": ["serif", "sans", "mono"],
+            "source.n_max": 18,
+            "source.epochs": 1,
+            "adapter.steps": 50,
+            "stream.corruptions": ["gaussian_noise", "contrast"],
+            "stream.targets": ["uniform", "backward"],
+            "stream.size": 48,
+            "stream.per_class": 12,
+            "stream.batch_size": 16,
+            "tta.methods": ["tent"],
+            "tta.oracle_methods": [],
+            "tta.frozen_methods": [],
+            "tta.fisher_samples": 128,
+        },
+        "full": {
+            "seeds": 5,
+            "source.rho": 100.0,
+            "source.n_max": 5000,
+            "source.epochs": 200,
+            "source.optimizer": "sgd",
+            "source.lr": 0.1,
+            "source.weight_decay": 5e-4,
+            "adapter.steps": 10000,
+            "stream.corruptions": list(FAITHFUL_CORRUPTIONS),
+            "stream.targets": [
+                "forward",
+                "uniform",
+                "backward",
+                "forward-10",
+                "forward-50",
+                "backward-10",
+                "backward-50",
+                "dirichlet-1.0-0",
+                "dirichlet-1.0-1",
+                "dirichlet-1.0-2",
+            ],
+            "stream.size": 0,
+            "stream.per_class": 1000,
+            "tta.methods": ["source", "bn-adapt", "tent", "eata", "sar", "lame"],
+            "tta.oracle_methods": ["source", "bn-adapt", "tent", "eata", "sar", "lame"],
+            "tta.frozen_methods": ["source", "bn-adapt", "tent", "eata", "sar", "lame"],
+        },
+    }
+
+
+def variant_name(method: str, head: str) -> str:
+    """``tent`` for the plain head, ``tent+lsa`` otherwise (the spec's notation)."""
+    return method if head == "plain" else f"{method}+{head}"
+
+
+def variants(cfg: TTALSAConfig) -> list[tuple[str, str]]:
+    """(method, head) pairs of the run grid (spec §5)."""
+    out = [(m, h) for m in cfg.tta.methods for h in cfg.tta.heads]
+    out += [(m, h) for m in cfg.tta.oracle_methods for h in ("lsa-oracle", "logit-oracle")]
+    out += [(m, "lsa-frozen") for m in cfg.tta.frozen_methods]
+    seen, unique = set(), []
+    for v in out:
+        if v not in seen:
+            seen.add(v)
+            unique.append(v)
+    return unique
+
+
+def validate(cfg: TTALSAConfig) -> None:
+    """Check the names and sizes a run needs before any work starts; errors name the config key."""
+    for key in ("methods", "oracle_methods", "frozen_methods"):
+        for method in getattr(cfg.tta, key):
+            if method not in TTA_REGISTRY.names():
+                raise ConfigError(
+                    f"tta.{key}: unknown TTA method {method!r}; valid: {', '.join(TTA_REGISTRY.names())}"
+                )
+    for head in cfg.tta.heads:
+        if head not in HEAD_NAMES:
+            raise ConfigError(f"tta.heads: unknown head {head!r}; valid: {', '.join(HEAD_NAMES)}")
+    for target in cfg.stream.targets:
+        try:
+            target_prior(target, 10, cfg.source.rho, np.arange(10), 0)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+    for corruption in cfg.stream.corruptions:
+        if corruption not in CORRUPTIONS:
+            raise ConfigError(
+                f"stream.corruptions: unknown corruption {corruption!r}; valid: {', '.join(CORRUPTIONS)}"
+            )
+    for severity in cfg.stream.severities:
+        if severity not in (1, 2, 3, 4, 5):
+            raise ConfigError(f"stream.severities: {severity} is not a severity 1..5")
+    for key, value in (
+        ("seeds", cfg.seeds),
+        ("stream.batch_size", cfg.stream.batch_size),
+        ("stream.per_class", cfg.stream.per_class),
+        ("source.n_max", cfg.source.n_max),
+        ("threads", cfg.threads),
+    ):
+        if value < 1:
+            raise ConfigError(f"{key} must be >= 1, got {value}")
+    if cfg.source.rho < 1:
+        raise ConfigError(f"source.rho must be >= 1, got {cfg.source.rho}")

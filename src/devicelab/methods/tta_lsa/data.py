@@ -1,0 +1,158 @@
+"""What a tta-lsa run reads: the source pool, its long-tailed subsample and the target streams (§4, §6.3).
+
+glyph-digits(-c) by default; CIFAR-10 and CIFAR-10-C with ``--data``. Every (corruption, severity, target
+prior) domain of a seed is drawn once and shared by all variants.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from devicelab.core.config import ConfigError
+from devicelab.core.seeding import child_rng
+from devicelab.data.corpora.glyph_digits_c import ensure_glyph_digits_c, load_corrupted, load_pool
+from devicelab.data.datasets.cifar import load_cifar10
+from devicelab.methods.tta_lsa.streams import (
+    class_counts,
+    dirichlet_order,
+    dirichlet_prior,
+    lt_prior,
+    sample_domain_indices,
+)
+
+if TYPE_CHECKING:
+    from devicelab.core.run import RunContext
+    from devicelab.methods.tta_lsa.config import TTALSAConfig
+
+
+def target_prior(name: str, num_classes: int, rho_s: float, class_order: np.ndarray, seed: int) -> np.ndarray:
+    """The prior of a target: forward / backward (ρ_s), forward-ρ / backward-ρ, uniform, dirichlet-α-draw."""
+    parts = name.split("-")
+    try:
+        if parts[0] in ("forward", "backward") and len(parts) <= 2:
+            rho = float(parts[1]) if len(parts) == 2 else rho_s
+            return lt_prior(num_classes, rho, parts[0], class_order)
+        if name == "uniform":
+            return lt_prior(num_classes, 1.0, "uniform", class_order)
+        if parts[0] == "dirichlet" and len(parts) == 3:
+            return dirichlet_prior(num_classes, float(parts[1]), int(child_rng(seed, name).integers(2**31)))
+    except ValueError as e:
+        raise ValueError(f"stream.targets: bad target {name!r} ({e})") from None
+    raise ValueError(
+        f"stream.targets: unknown target {name!r}; use forward, backward, forward-RHO, backward-RHO, "
+        "uniform or dirichlet-ALPHA-DRAW"
+    )
+
+
+def shifted_targets(targets: list[str]) -> list[str]:
+    """Uniform plus every backward-ρ target (spec §8, "shifted targets")."""
+    return [t for t in targets if t == "uniform" or t.startswith("backward")]
+
+
+def class_order(cfg: TTALSAConfig, num_classes: int) -> np.ndarray:
+    """Head-to-tail order of the classes: 0..K−1, or a seeded permutation (``source.class_order_seed``)."""
+    if cfg.source.class_order_seed < 0:
+        return np.arange(num_classes)
+    return child_rng(cfg.source.class_order_seed, "class-order").permutation(num_classes)
+
+
+@dataclass
+class Pools:
+    """What a run reads: the balanced source pool (LT subsets are drawn per seed) and the target folder."""
+
+    source_images: np.ndarray  # (N, 32, 32, 3) uint8, balanced pool
+    source_labels: np.ndarray  # (N,)
+    c_root: Path  # CIFAR-10-C layout folder
+    num_classes: int
+    track: str
+
+
+def prepare_data(cfg: TTALSAConfig, ctx: RunContext) -> Pools:
+    """The source pool and the corrupted target folder: glyph-digits(-c), or CIFAR-10(-C) with ``--data``."""
+    if ctx.data_path is not None:
+        return _cifar_pools(Path(ctx.data_path))
+    root = Path(cfg.glyph_root) if cfg.glyph_root else ctx.corpus("glyph-digits")
+    try:
+        images, labels = load_pool(root, cfg.source.domains, "train")
+    except ValueError as e:
+        raise ConfigError(f"source.domains: {e}") from None
+    c_root = ensure_glyph_digits_c(
+        root,
+        ctx.profile,
+        cfg.stream.corruptions,
+        cfg.stream.per_class,
+        cfg.source.domains,
+        seed=0,
+        log=lambda m: ctx.log(event="data", message=m),
+    )
+    return Pools(images, labels, c_root, int(labels.max()) + 1, "glyph-digits-c")
+
+
+def _cifar_pools(data: Path) -> Pools:
+    """``--data`` holds ``cifar-10-batches-bin/`` (source) and ``CIFAR-10-C/`` (targets)."""
+    c_root = data / "CIFAR-10-C" if (data / "CIFAR-10-C").is_dir() else data
+    if not (c_root / "labels.npy").is_file():
+        raise FileNotFoundError(
+            f"{data}: expected CIFAR-10-C/labels.npy (the CIFAR-10-C folder) under --data"
+        )
+    images, labels = load_cifar10(data / "cifar-10-batches-bin", "train")
+    return Pools(np.asarray(images), np.asarray(labels, dtype=np.int64), c_root, 10, "cifar10-c")
+
+
+def long_tailed_source(pools: Pools, cfg: TTALSAConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the LT source subsample (size="max" rule, seeded) and its class counts."""
+    prior = lt_prior(pools.num_classes, cfg.source.rho, "forward", class_order(cfg, pools.num_classes))
+    counts = class_counts(prior, "max", n_max=cfg.source.n_max)
+    return sample_domain_indices(pools.source_labels, counts, seed=seed), counts
+
+
+@dataclass
+class Domain:
+    """One test domain's stream: a corruption at a severity, resampled to a target prior."""
+
+    key: str  # "<corruption>/<severity>/<target>"
+    target: str
+    corruption: str
+    images: np.ndarray  # uint8, stream order
+    labels: np.ndarray
+    prior: np.ndarray  # the true target prior π_t
+
+
+def make_domains(cfg: TTALSAConfig, pools: Pools, seed: int) -> list[Domain]:
+    """Every (corruption, severity, target) stream of one seed; the same streams for every variant."""
+    order = class_order(cfg, pools.num_classes)
+    domains = []
+    for corruption in cfg.stream.corruptions:
+        for severity in cfg.stream.severities:
+            images, labels = load_corrupted(pools.c_root, corruption, severity)
+            for target in cfg.stream.targets:
+                prior = target_prior(target, pools.num_classes, cfg.source.rho, order, seed)
+                if cfg.stream.size > 0:
+                    counts = class_counts(prior, cfg.stream.size)
+                else:
+                    counts = class_counts(prior, "max", n_max=int(np.bincount(labels).min()))
+                stream_seed = int(child_rng(seed, "stream", corruption, severity, target).integers(2**31))
+                try:
+                    idx = sample_domain_indices(labels, counts, stream_seed)
+                except ValueError as e:
+                    raise ValueError(
+                        f"{corruption} severity {severity}, target {target}: {e}; lower stream.size "
+                        "or build glyph-digits-c with a larger stream.per_class"
+                    ) from None
+                if cfg.stream.order == "dirichlet":
+                    idx = idx[dirichlet_order(labels[idx], cfg.stream.order_beta, stream_seed)]
+                domains.append(
+                    Domain(
+                        f"{corruption}/{severity}/{target}",
+                        target,
+                        corruption,
+                        images[idx],
+                        labels[idx],
+                        prior,
+                    )
+                )
+    return domains

@@ -1,0 +1,53 @@
+"""tta-lsa data: target priors by name, the CIFAR-10-C layout, and the per-seed domains (spec §4, §6.3)."""
+
+import numpy as np
+import pytest
+
+from devicelab.core.config import resolve_config
+from devicelab.data.corpora.glyph_digits_c import load_corrupted, write_c_layout
+from devicelab.methods.tta_lsa.config import TTALSAConfig
+from devicelab.methods.tta_lsa.data import Pools, make_domains, shifted_targets, target_prior
+
+
+def test_target_priors_follow_the_spec():
+    np.testing.assert_allclose(
+        target_prior("backward", 10, 10.0, np.arange(10), 0)[::-1],
+        target_prior("forward", 10, 10.0, np.arange(10), 0),
+    )
+    assert target_prior("forward-50", 10, 10.0, np.arange(10), 0).max() / target_prior(
+        "forward-50", 10, 10.0, np.arange(10), 0
+    ).min() == pytest.approx(50)
+    assert shifted_targets(["forward", "uniform", "backward", "backward-10"]) == [
+        "uniform",
+        "backward",
+        "backward-10",
+    ]
+
+
+def test_missing_c_layout_files_are_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="fog.npy"):
+        load_corrupted(tmp_path, "fog", 5)
+
+
+def test_domains_share_streams_across_variants_and_follow_the_target_prior(tmp_path):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (1000, 32, 32, 3), dtype=np.uint8)
+    labels = np.repeat(np.arange(10), 100)
+    write_c_layout(tmp_path, images, labels, ["contrast"], seed=0, log=lambda m: None)
+    pools = Pools(images, labels, tmp_path, 10, "test")
+    overrides = {
+        "stream.corruptions": ["contrast"],
+        "stream.size": 200,
+        "stream.targets": ["backward", "dirichlet-1.0-0"],
+    }
+    cfg = resolve_config(TTALSAConfig, "smoke", overrides)
+    first, again = make_domains(cfg, pools, seed=1), make_domains(cfg, pools, seed=1)
+    assert [d.key for d in first] == ["contrast/5/backward", "contrast/5/dirichlet-1.0-0"]
+    assert all(np.array_equal(a.images, b.images) for a, b in zip(first, again))
+    backward = first[0]
+    assert len(backward.labels) == 200 and np.bincount(backward.labels).argmax() == 9
+    ordered = make_domains(
+        resolve_config(TTALSAConfig, "smoke", {**overrides, "stream.order": "dirichlet"}), pools, 1
+    )
+    assert sorted(ordered[0].labels.tolist()) == sorted(backward.labels.tolist())
+    assert not np.array_equal(ordered[0].labels, backward.labels)
