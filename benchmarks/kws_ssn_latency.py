@@ -31,8 +31,9 @@ from torch.utils.flop_counter import FlopCounterMode
 from devicelab.audio.augment import BackgroundNoiseMixer
 from devicelab.audio.features import LogMel
 from devicelab.core.bench import format_table, interleaved, write_bench
+from devicelab.core.onnx import onnx_parity
 from devicelab.methods.kws_ssn.config import KwsSsnConfig
-from devicelab.methods.kws_ssn.export import deployable, export_onnx, load_trained, onnx_parity
+from devicelab.methods.kws_ssn.export import deployable, export_waveform_model, load_trained
 from devicelab.methods.kws_ssn.recipe import build_bcresnet
 from devicelab.nn.utils import count_parameters
 
@@ -74,7 +75,7 @@ def latency(models: dict[str, torch.nn.Module], rounds: int, iters: int, workdir
     out: dict = {}
     sessions = {}
     for name, model in models.items():
-        path = export_onnx(model, workdir / f"{name}.onnx")
+        path = export_waveform_model(model, workdir / f"{name}.onnx")
         out[f"parity_{name}"] = onnx_parity(model, path, 0.1 * torch.randn(4, 16000))
         sessions[name] = ort_session(path)
     feeds = {n: {s.get_inputs()[0].name: clip.numpy()} for n, s in sessions.items()}

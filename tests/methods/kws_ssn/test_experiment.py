@@ -55,7 +55,8 @@ def test_export_matches_pytorch_and_has_no_ssn_reshape(smoke_run, tmp_path):
     onnx = pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
     from devicelab.audio.features import LogMel
-    from devicelab.methods.kws_ssn.export import deployable, load_trained, onnx_parity
+    from devicelab.core.onnx import onnx_parity
+    from devicelab.methods.kws_ssn.export import deployable, load_trained
 
     out = tmp_path / "kws.onnx"
     assert main(["export", "kws-ssn", str(smoke_run), "--onnx", str(out)]) == 0

@@ -7,13 +7,15 @@ import torch
 
 from devicelab.audio.augment import BackgroundNoiseMixer
 from devicelab.core.config import ConfigError, resolve_config
+from devicelab.core.stages import plan_stages
 from devicelab.methods.kws_ssn.config import KwsSsnConfig
-from devicelab.methods.kws_ssn.experiment import CLAIMS, plan_jobs
+from devicelab.methods.kws_ssn.experiment import CLAIMS
 from devicelab.methods.kws_ssn.recipe import (
     bcresnet_spec,
     build_bcresnet,
     make_optimizer,
     make_train_epoch,
+    plan_models,
     step_lr,
     use_specaugment,
     warmup_cosine_lr,
@@ -68,13 +70,15 @@ def test_variants_have_the_published_sizes():
         build_bcresnet(config, "layernorm")
 
 
-def test_jobs_cover_every_variant_and_seed_once():
+def test_stages_cover_every_model_and_seed_once():
     config = resolve_config(KwsSsnConfig, "quick", {"seed": 4})
-    names = [j.name for j in plan_jobs(config)]
+    variants = [m.variant for m in plan_models(config)]
+    names = [s.name for s in plan_stages(variants, range(4, 4 + config.seeds))]
     assert names[:3] == ["ssn-seed4", "bn-seed4", "bn-wide-seed4"] and len(names) == 9 == len(set(names))
     full = resolve_config(KwsSsnConfig, "full")
-    keys = {j.metric_key() for j in plan_jobs(full)}
-    assert {"res15_ssn", "res15_bn", "res15_ssn_s8", "ssn_instance"} <= keys
+    models = plan_models(full)
+    assert {"res15_ssn", "res15_bn", "res15_ssn_s8", "ssn_instance"} <= {m.metric_key() for m in models}
+    assert "res15-ssn-s8" in {m.variant for m in models}
 
 
 def test_warmup_then_cosine_per_iteration():

@@ -55,8 +55,8 @@ class KwsSsnConfig:
     honk_lr_steps: list[int] = ranged(low=0, default_factory=lambda: [3000, 6000])
     honk_weight_decay: float = ranged(1e-5, low=0)
     # execution
-    jobs: int = ranged(2, low=1)  # training runs in parallel processes
-    threads: int = ranged(1, low=1)  # torch threads per training run
+    workers: int = ranged(0, low=0)  # stages trained in parallel processes; 0: one per core
+    threads: int = ranged(1, low=1)  # torch threads per worker
 
     PROFILES: ClassVar[dict[str, dict]] = {
         "smoke": {
@@ -64,7 +64,7 @@ class KwsSsnConfig:
             "epochs": 2,
             "warmup_epochs": 0.5,
             "max_train_clips": 240,
-            "jobs": 1,
+            "workers": 1,
             "batch_size": 40,
         },
         "full": {

@@ -7,18 +7,17 @@ holds no band reshape; the dynamo exporter keeps ``torch.stft`` in the graph (``
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from devicelab.audio.features import LogMel
 from devicelab.core.checkpoint import load_model_weights
 from devicelab.core.config import ConfigError, load_config_yaml
+from devicelab.core.onnx import check_parity, export_onnx
 from devicelab.data.datasets.speech_commands import CLIP_SAMPLES
 from devicelab.methods.kws_ssn.config import KwsSsnConfig
 from devicelab.methods.kws_ssn.recipe import build_bcresnet
@@ -45,39 +44,10 @@ def deployable(classifier: nn.Module) -> KeywordSpotter:
     return KeywordSpotter(fold_subspectral_norms(classifier.eval(), example)).eval()
 
 
-def export_onnx(model: nn.Module, path: str | Path, example: torch.Tensor | None = None) -> Path:
-    """Export a waveform -> logits model with the dynamo exporter (dynamic batch), written atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    example = example if example is not None else 0.1 * torch.randn(2, CLIP_SAMPLES)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.onnx")
-    try:
-        torch.onnx.export(
-            model.eval(),
-            (example,),
-            str(tmp),
-            dynamo=True,
-            external_data=False,
-            input_names=["waveform"],
-            output_names=["logits"],
-            dynamic_shapes=({0: torch.export.Dim("batch")},),
-            verbose=False,
-        )
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
-def onnx_parity(model: nn.Module, path: str | Path, waveforms: torch.Tensor) -> float:
-    """Max abs difference between ONNX Runtime and PyTorch logits on ``waveforms`` (N, 16000)."""
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    ort_out = session.run(None, {session.get_inputs()[0].name: waveforms.numpy()})[0]
-    with torch.no_grad():
-        torch_out = model.eval()(waveforms).numpy()
-    return float(np.abs(ort_out - torch_out).max())
+def export_waveform_model(model: nn.Module, path: str | Path) -> Path:
+    """Export a waveform (N, 16000) -> logits model to ONNX (dynamic batch), written atomically."""
+    example = 0.1 * torch.randn(2, CLIP_SAMPLES)
+    return export_onnx(model, path, example, input_name="waveform", output_name="logits")
 
 
 def load_trained(run_dir: str | Path, model_name: str) -> nn.Module:
@@ -109,10 +79,7 @@ def export_run(run_dir: str | Path, options: Mapping[str, Any]) -> Path:
             f"available: {', '.join(available) or 'none (is the run finished?)'}"
         )
     model = deployable(load_trained(run_dir, name))
-    path = export_onnx(model, options["onnx"])
+    path = export_waveform_model(model, options["onnx"])
     clips = 0.1 * torch.randn(4, CLIP_SAMPLES, generator=torch.Generator().manual_seed(0))
-    diff = onnx_parity(model, path, clips)
-    if diff > PARITY_TOLERANCE:
-        path.unlink()
-        raise RuntimeError(f"{path}: ONNX Runtime differs from PyTorch by {diff:.2e} > {PARITY_TOLERANCE}")
+    check_parity(model, path, clips, PARITY_TOLERANCE)
     return path

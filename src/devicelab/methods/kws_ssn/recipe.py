@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -18,10 +19,21 @@ from torch import nn
 
 from devicelab.audio.augment import BackgroundNoiseMixer, spec_augment
 from devicelab.audio.features import MFCC, LogMel
-from devicelab.core.seeding import child_rng, torch_generator
+from devicelab.core.checkpoint import save_model
+from devicelab.core.config import ConfigError, to_dict
+from devicelab.core.seeding import child_rng, seed_everything, torch_generator
+from devicelab.core.stages import Stage
+from devicelab.core.training import fit
+from devicelab.data.datasets.speech_commands import LABELS_12
 from devicelab.methods.kws_ssn.config import KwsSsnConfig
+from devicelab.methods.kws_ssn.data import KwsTask
+from devicelab.metrics import accuracy, per_class_accuracy, predict
 from devicelab.nn.bcresnet import BCResNet
-from devicelab.nn.honk import HonkResNet
+from devicelab.nn.honk import HONK_CONFIGS, HonkResNet
+from devicelab.nn.utils import count_parameters
+
+if TYPE_CHECKING:
+    from devicelab.core.run import RunContext
 
 # SpecAugment frequency-mask parameter by tau (official main.py); time parameter 20
 FREQ_MASK_PARAM = {1.0: 0, 1.5: 1, 2.0: 3, 3.0: 5, 6.0: 7, 8.0: 7}
@@ -172,29 +184,120 @@ def make_train_epoch(
 
 
 @torch.no_grad()
-def predict(model: nn.Module, features: torch.Tensor, batch_size: int = 200) -> torch.Tensor:
-    """Eval-mode class predictions (N,) for pre-computed features (N, 1, F, T)."""
-    model.eval()
-    out = [model(features[i : i + batch_size]).argmax(1) for i in range(0, features.shape[0], batch_size)]
-    return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
-
-
-@torch.no_grad()
 def compute_features(frontend: nn.Module, waves: torch.Tensor, batch_size: int = 200) -> torch.Tensor:
     """Front-end features (N, 1, F, T) of waveforms (N, samples)."""
     chunks = [frontend(waves[i : i + batch_size]).unsqueeze(1) for i in range(0, waves.shape[0], batch_size)]
     return torch.cat(chunks) if chunks else torch.zeros(0)
 
 
-def accuracy(predictions: torch.Tensor, labels: torch.Tensor) -> float:
-    """Top-1 accuracy in percent."""
-    return 100.0 * float((predictions == labels).float().mean()) if labels.numel() else float("nan")
+@dataclass(frozen=True)
+class ModelChoice:
+    """One model of the comparison: a BC-ResNet variant, or res8/res15 with SSN or BN (spec §2.4)."""
+
+    family: str  # "bcresnet", "res15" or "res8"
+    norm: str  # a BC-ResNet variant ("ssn", "bn-wide", ...), or "ssn" / "bn" for res8/res15
+    groups: int = 0  # res8/res15 SSN groups of the S sweep (0: config.honk_ssn_groups)
+
+    @property
+    def variant(self) -> str:
+        """The stage variant: ``ssn``, ``bn-wide``, ``res15-ssn``, ``res15-ssn-s8``."""
+        if self.family == "bcresnet":
+            return self.norm
+        return f"{self.family}-{self.norm}" + (f"-s{self.groups}" if self.groups else "")
+
+    def metric_key(self) -> str:
+        """Key part of this model's metrics: ``ssn``, ``bn_wide``, ``res15_ssn``, ``res15_ssn_s8``."""
+        return self.variant.replace("-", "_")
 
 
-def per_class_accuracy(predictions: torch.Tensor, labels: torch.Tensor, num_classes: int = 12) -> list[float]:
-    """Accuracy per true class in percent (NaN for a class without examples)."""
-    out = []
-    for c in range(num_classes):
-        mask = labels == c
-        out.append(100.0 * float((predictions[mask] == c).float().mean()) if mask.any() else float("nan"))
-    return out
+def plan_models(config: KwsSsnConfig) -> list[ModelChoice]:
+    """The models the config asks for: variants, ablations, then res8/res15 with SSN, BN and the S sweep."""
+    for variant in [*config.variants, *config.ablations]:
+        if variant not in BCRESNET_VARIANTS:
+            raise ConfigError(
+                f"variants/ablations: unknown variant {variant!r}; valid: {', '.join(BCRESNET_VARIANTS)}"
+            )
+    for model in config.honk_models:
+        if model not in HONK_CONFIGS:
+            raise ConfigError(f"honk_models: unknown model {model!r}; valid: {', '.join(HONK_CONFIGS)}")
+    models = [ModelChoice("bcresnet", v) for v in [*config.variants, *config.ablations]]
+    for model in config.honk_models:
+        models += [ModelChoice(model, "ssn"), ModelChoice(model, "bn")]
+        models += [ModelChoice(model, "ssn", s) for s in config.honk_s_sweep if s != config.honk_ssn_groups]
+    variants = [m.variant for m in models]
+    if len(set(variants)) != len(variants):
+        raise ConfigError(f"variants repeat: {', '.join(variants)}")
+    return models
+
+
+def train_spec(config: KwsSsnConfig, model: ModelChoice) -> TrainSpec:
+    if model.family == "bcresnet":
+        return bcresnet_spec(config, model.norm)
+    return honk_spec(config, model.family, model.norm, model.groups or config.honk_ssn_groups)
+
+
+def train_stage(task: KwsTask, stage: Stage, ctx: RunContext) -> dict[str, Any]:
+    """Train one model with the recipe, evaluate it on every set and keep it under ``models/``; the stage's
+    JSON result (accuracies in %, parameters, per-class accuracy, training curve)."""
+    config: KwsSsnConfig = ctx.config
+    choice = {m.variant: m for m in plan_models(config)}[stage.variant]
+    seed_everything(stage.seed)
+    spec = train_spec(config, choice)
+    optimizer = make_optimizer(spec.model, config, spec.weight_decay)
+    mixer = BackgroundNoiseMixer(
+        task.noises,
+        noise_prob=config.noise_prob,
+        max_amplitude=config.noise_amplitude,
+        silence_max_amplitude=config.silence_noise_amplitude,
+        max_shift_ms=config.shift_ms,
+    )
+    train_epoch = make_train_epoch(spec, optimizer, task.train.waves, task.train.labels, mixer, stage.seed)
+    val_features = compute_features(spec.frontend, task.validation.waves)
+
+    def epoch_with_validation(epoch: int) -> dict[str, float]:
+        record = train_epoch(epoch)
+        record["val_acc"] = accuracy(predict(spec.model, val_features), task.validation.labels)
+        return record
+
+    history = fit(
+        spec.model,
+        optimizer,
+        epoch_with_validation,
+        spec.epochs,
+        checkpoint=ctx.checkpoint(stage.name),
+        log=ctx.log,
+        desc=stage.name,
+    )
+    test_pred = predict(spec.model, compute_features(spec.frontend, task.test.waves))
+    result: dict[str, Any] = {
+        "name": stage.name,
+        "family": choice.family,
+        "variant": choice.norm,
+        "seed": stage.seed,
+        "groups": choice.groups,
+        "params": count_parameters(spec.model),
+        "test_acc": accuracy(test_pred, task.test.labels),
+        "val_acc": history[-1]["val_acc"],
+        "per_class_acc": per_class_accuracy(test_pred, task.test.labels, len(LABELS_12)),
+        "history": history,
+    }
+    if task.channel is not None:
+        result["channel_acc"] = accuracy(
+            predict(spec.model, compute_features(spec.frontend, task.channel.waves)), task.channel.labels
+        )
+    if task.real is not None:
+        real_pred = predict(spec.model, compute_features(spec.frontend, task.real.waves))
+        result["real_unknown_frac"] = float((real_pred == 1).float().mean())
+    save_model(
+        ctx.run_dir / "models" / stage.name,
+        spec.model,
+        {
+            "family": choice.family,
+            "variant": choice.norm,
+            "seed": stage.seed,
+            "groups": choice.groups,
+            "test_acc": result["test_acc"],
+            "config": to_dict(config),
+        },
+    )
+    return result

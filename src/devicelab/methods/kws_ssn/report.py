@@ -6,14 +6,15 @@ import statistics
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from devicelab.core.claims import MetricValue, format_metric
+from devicelab.core.claims import MetricValue
+from devicelab.core.plots import new_figure, save_figure
+from devicelab.core.tables import format_per_seed, markdown_table
 from devicelab.data.datasets.speech_commands import LABELS_12
 
 if TYPE_CHECKING:
     from devicelab.core.run import RunContext
     from devicelab.methods.kws_ssn.config import KwsSsnConfig
     from devicelab.methods.kws_ssn.data import KwsTask
-    from devicelab.methods.kws_ssn.experiment import Job
 
 # published anchors (spec §9): GSC v1 / v2 top-1 %, BC-ResNet-1, 5 seeds
 PAPER_ANCHORS = {
@@ -39,65 +40,55 @@ def _describe(key: str) -> str:
 def add_tables(
     ctx: RunContext,
     config: KwsSsnConfig,
-    results: Mapping[str, dict],
-    groups: Mapping[str, list[Job]],
+    groups: Mapping[str, list[dict[str, Any]]],
     metrics: Mapping[str, MetricValue],
     task: KwsTask,
 ) -> None:
     """The accuracy table (with the paper's numbers beside) and the per-class accuracy table.
 
-    ``groups`` maps each model's metric key (``ssn``, ``bn_wide``, ``res15_ssn``...) to its runs (one per
-    seed).
+    ``groups`` maps each model's metric key (``ssn``, ``bn_wide``, ``res15_ssn``...) to its stage results (one
+    per seed).
     """
+
+    def cell(name: str) -> str:
+        value = metrics.get(name)
+        return format_per_seed(value, 2) if value is not None else "–"
+
     rows = [
-        "| model | params | test acc % | val acc % | channel acc % | real digits → _unknown_ "
-        "| paper v1 / v2 |",
-        "|---|---|---|---|---|---|---|",
+        {
+            "model": _describe(key),
+            "params": metrics.get(f"params_{key}", "–"),
+            "test acc %": cell(f"test_acc_{key}"),
+            "val acc %": cell(f"val_acc_{key}"),
+            "channel acc %": cell(f"channel_acc_{key}"),
+            "real digits → _unknown_": cell(f"real_unknown_frac_{key}"),
+            "paper v1 / v2": PAPER_ANCHORS.get(key, "–"),
+        }
+        for key in groups
     ]
-    for key in groups:
-        cells = []
-        for prefix in ("test_acc", "val_acc", "channel_acc"):
-            v = metrics.get(f"{prefix}_{key}")
-            cells.append(format_metric(v, 2) if v is not None else "–")
-        real = metrics.get(f"real_unknown_frac_{key}")
-        params = metrics.get(f"params_{key}")
-        rows.append(
-            f"| {_describe(key)} | {params if params is not None else '–'} | {cells[0]} | "
-            f"{cells[1]} | {cells[2]} | {format_metric(real, 2) if real is not None else '–'} | "
-            f"{PAPER_ANCHORS.get(key, '–')} |"
-        )
     header = (
         f"kws-ssn on {task.source} (GSC v{task.gsc_version} layout, {task.test_kind}): "
         f"{len(task.train)} training / {len(task.test)} test clips, {config.epochs} epochs, "
         f"{config.seeds} seeds; mean ± std over seeds"
     )
-    ctx.add_table(header + "\n\n" + "\n".join(rows))
+    ctx.add_table(header + "\n\n" + markdown_table(rows))
 
-    per_class = [
-        "| class | " + " | ".join(_describe(k) for k in groups) + " |",
-        "|---|" + "---|" * len(groups),
-    ]
+    per_class = []
     for c, label in enumerate(LABELS_12):
-        cells = []
-        for runs in groups.values():
-            values = [results[j.name]["per_class_acc"][c] for j in runs]
-            values = [v for v in values if v == v]  # drop NaN (class absent)
-            cells.append(f"{statistics.fmean(values):.1f}" if values else "–")
-        per_class.append(f"| {label} | " + " | ".join(cells) + " |")
-    ctx.add_table("Per-class test accuracy % (mean over seeds)\n\n" + "\n".join(per_class))
+        row = {"class": label}
+        for key, runs in groups.items():
+            values = [v for v in (r["per_class_acc"][c] for r in runs) if v == v]  # drop NaN (class absent)
+            row[_describe(key)] = f"{statistics.fmean(values):.1f}" if values else "–"
+        per_class.append(row)
+    ctx.add_table("Per-class test accuracy % (mean over seeds)\n\n" + markdown_table(per_class))
 
 
-def add_plots(ctx: RunContext, results: Mapping[str, dict], groups: Mapping[str, list[Job]]) -> None:
+def add_plots(ctx: RunContext, groups: Mapping[str, list[dict[str, Any]]]) -> None:
     """Test accuracy per model (seeds as points) and validation accuracy per epoch."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    fig, (ax_acc, ax_curve) = new_figure(2, figsize=(11, 4))
     keys = list(groups)
-    fig, (ax_acc, ax_curve) = plt.subplots(1, 2, figsize=(11, 4))
     for i, key in enumerate(keys):
-        runs = [results[j.name] for j in groups[key]]
+        runs = groups[key]
         accs = [r["test_acc"] for r in runs]
         ax_acc.bar(i, statistics.fmean(accs), color=f"C{i}", alpha=0.6)
         ax_acc.plot([i] * len(accs), accs, "k.", markersize=6)
@@ -113,7 +104,7 @@ def add_plots(ctx: RunContext, results: Mapping[str, dict], groups: Mapping[str,
     ax_acc.set_xticks(
         range(len(keys)), [_describe(k).replace("BC-ResNet-1, ", "") for k in keys], rotation=20, ha="right"
     )
-    low = min(r["test_acc"] for r in results.values())
+    low = min(r["test_acc"] for runs in groups.values() for r in runs)
     ax_acc.set_ylim(max(0.0, low - 5.0), 100.0)
     ax_acc.set_ylabel("top-1 test accuracy (%)")
     ax_acc.set_title("last-epoch test accuracy (dots: seeds)")
@@ -121,8 +112,4 @@ def add_plots(ctx: RunContext, results: Mapping[str, dict], groups: Mapping[str,
     ax_curve.set_ylabel("validation accuracy (%)")
     ax_curve.legend(fontsize=8)
     ax_curve.set_title("validation accuracy per epoch")
-    fig.tight_layout()
-    path = ctx.plots_dir / "accuracy.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    ctx.add_plot(path)
+    save_figure(ctx, fig, "accuracy.png", dpi=110)
