@@ -103,6 +103,11 @@ def _parser() -> argparse.ArgumentParser:
         help="continue the latest unfinished run (or RUN_DIR) from its checkpoints",
     )
     r.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides (dotted keys)")
+    r.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="drop unreadable, empty or non-finite input files instead of stopping (listed in a note)",
+    )
     r.add_argument("--ray", default=None, metavar="ADDRESS", help=RAY_HELP)
 
     rep = sub.add_parser("reproduce", help="run every experiment and write reports/<profile>/REPORT.md")
@@ -193,7 +198,8 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from devicelab.core.run import execute, latest_run_dir
+    from devicelab.core.paths import runs_root
+    from devicelab.core.run import execute, is_resumable, latest_run_dir, read_meta
     from devicelab.core.stages import executor_for
 
     experiment = experiments.get_experiment(args.name)
@@ -207,12 +213,25 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.resume == "latest":
             run_dir = latest_run_dir(args.name, profile=args.profile, finished=False)
             if run_dir is None:
-                raise FileNotFoundError(f"no unfinished run of {args.name} to resume under runs/{args.name}/")
+                raise FileNotFoundError(
+                    f"no unfinished run of {args.name} to resume under {runs_root() / args.name} "
+                    "(DEVICELAB_RUNS sets where runs live)"
+                )
         else:
             run_dir = Path(args.resume)
         if not (run_dir / "config.yaml").exists():
             raise FileNotFoundError(f"{run_dir / 'config.yaml'}: not a run folder")
-        meta = json.loads((run_dir / "run.json").read_text())
+        meta = read_meta(run_dir)
+        if meta.get("experiment") not in (None, args.name):
+            raise ConfigError(
+                f"{run_dir} is a run of {meta['experiment']}, not {args.name}; "
+                f"resume it with `devicelab run {meta['experiment']} --resume {run_dir}`"
+            )
+        if not is_resumable(run_dir, args.name):
+            raise ConfigError(
+                f"{run_dir}: not resumable (state {meta.get('state', 'unknown')}); start a new run"
+            )
+        print(f"resuming {run_dir} (started {meta.get('started', '?')}, state {meta.get('state', '?')})")
         profile = meta["profile"]
         config = load_config_yaml(experiment.config_cls, run_dir / "config.yaml")
         if overrides and to_dict(resolve_config(experiment.config_cls, profile, overrides)) != to_dict(
@@ -230,13 +249,21 @@ def cmd_run(args: argparse.Namespace) -> int:
             run_dir=run_dir,
             resume=True,
             executor=executor_for(args.ray),
+            skip_bad=args.skip_bad,
         )
     else:
         profile = args.profile or "quick"
         config = resolve_config(experiment.config_cls, profile, overrides)
         if args.data is not None and not args.data.exists():
             raise FileNotFoundError(f"--data {args.data}: no such folder")
-        result = execute(experiment, config, profile, data_path=args.data, executor=executor_for(args.ray))
+        result = execute(
+            experiment,
+            config,
+            profile,
+            data_path=args.data,
+            executor=executor_for(args.ray),
+            skip_bad=args.skip_bad,
+        )
     _print_result(result)
     return 0
 
@@ -320,9 +347,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _error(str(e))
     except Exception as e:
         from devicelab.audio.io import AudioError
+        from devicelab.core.checkpoint import CheckpointError
+        from devicelab.core.training import NonFiniteLossError
+        from devicelab.data.cache import BuildLockError, CorpusChangedError
         from devicelab.data.debs import MissingToolError, PackageError
 
-        if isinstance(e, AudioError | MissingToolError | PackageError):
+        if isinstance(
+            e,
+            AudioError
+            | MissingToolError
+            | PackageError
+            | CheckpointError
+            | NonFiniteLossError
+            | BuildLockError
+            | CorpusChangedError,
+        ):
             return _error(str(e))
         raise
     raise AssertionError(args.command)

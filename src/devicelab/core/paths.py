@@ -6,6 +6,25 @@ import os
 from pathlib import Path
 
 
+def ensure_folder(path: Path, variable: str) -> Path:
+    """Create ``path``, the folder named by environment variable ``variable``, or raise a ConfigError naming
+    the variable (``DEVICELAB_DATA=/proc/x: cannot create ...``)."""
+    from devicelab.core.config import ConfigError
+
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise PermissionError("not writable")
+    except OSError as e:
+        reason = e.strerror or str(e)
+        given = os.environ.get(variable)
+        where = f"{variable}={given}" if given else f"{path} (the default of {variable})"
+        raise ConfigError(
+            f"{where}: cannot create or write the folder ({reason}); set {variable} to a writable folder"
+        ) from None
+    return path
+
+
 def data_root() -> Path:
     """``$DEVICELAB_DATA``, default ``~/.cache/devicelab``."""
     return Path(os.environ.get("DEVICELAB_DATA") or Path.home() / ".cache" / "devicelab").expanduser()

@@ -3,6 +3,9 @@
 ``execute(experiment, config, ...)`` is the one place that creates a run folder, calls the experiment's run
 function, evaluates its claims and writes ``metrics.json``. A run is resumable: finished stages are read back
 from ``stages/`` and unfinished training continues from its last checkpoint.
+
+``run.json`` records the run's ``state``: ``started`` (running, or killed), ``failed`` (with the error) or
+``finished``. A run that fails before it kept any stage or checkpoint leaves no folder behind.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import datetime as _dt
 import json
 import os
 import platform
+import shutil
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -23,8 +27,10 @@ from devicelab.core.checkpoint import TrainingCheckpoint
 from devicelab.core.claims import MetricValue, evaluate_claims
 from devicelab.core.config import ConfigError, load_config_yaml, to_dict
 from devicelab.core.experiment import Experiment
-from devicelab.core.paths import runs_root
+from devicelab.core.paths import ensure_folder, runs_root
 from devicelab.core.stages import StageExecutor
+
+RESUMABLE_STATES = ("started", "failed")
 
 
 class RunContext:
@@ -39,6 +45,7 @@ class RunContext:
         data_path: Path | None = None,
         resume: bool = False,
         executor: StageExecutor | None = None,
+        skip_bad: bool = False,
     ):
         self.experiment = experiment
         self.config = config
@@ -46,6 +53,7 @@ class RunContext:
         self.profile = profile
         self.data_path = data_path
         self.resume = resume
+        self.skip_bad = skip_bad  # loaders drop unreadable or non-finite input files and list them in a note
         self.executor = executor  # where stages run (devicelab.core.stages); None: local worker processes
         self.notes: list[str] = []
         self.plots: list[str] = []
@@ -117,7 +125,7 @@ def _environment() -> dict[str, Any]:
 
 
 def new_run_dir(name: str, root: Path | None = None) -> Path:
-    root = (root or runs_root()) / name
+    root = (root or ensure_folder(runs_root(), "DEVICELAB_RUNS")) / name
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     run_dir, k = root / stamp, 1
     while run_dir.exists():
@@ -129,24 +137,57 @@ def new_run_dir(name: str, root: Path | None = None) -> Path:
 def latest_run_dir(
     name: str, profile: str | None = None, finished: bool | None = None, root: Path | None = None
 ) -> Path | None:
-    """The newest run folder of ``name`` (optionally of one profile, finished or not)."""
+    """The newest run folder of ``name`` under ``$DEVICELAB_RUNS`` (optionally of one profile).
+
+    ``finished=True``: the newest finished run; ``finished=False``: the newest *resumable* one, a run of this
+    experiment whose ``run.json`` says it started and did not finish.
+    """
     base = (root or runs_root()) / name
     if not base.is_dir():
         return None
     for d in sorted((p for p in base.iterdir() if (p / "config.yaml").exists()), reverse=True):
-        meta = _read_meta(d)
+        meta = read_meta(d)
         if profile is not None and meta.get("profile") != profile:
             continue
         done = (d / "metrics.json").exists()
         if finished is not None and done != finished:
             continue
+        if finished is False and not is_resumable(d, name):
+            continue
         return d
     return None
 
 
-def _read_meta(run_dir: Path) -> dict:
+def read_meta(run_dir: Path) -> dict:
+    """``run.json`` of a run folder ({} when missing or unreadable)."""
     p = run_dir / "run.json"
-    return json.loads(p.read_text()) if p.exists() else {}
+    try:
+        meta = json.loads(p.read_text()) if p.exists() else {}
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def is_resumable(run_dir: Path, name: str) -> bool:
+    """Whether ``run_dir`` is an unfinished run of experiment ``name`` that ``--resume`` can continue."""
+    meta = read_meta(run_dir)
+    return (
+        meta.get("experiment") == name
+        and meta.get("state", "started") in RESUMABLE_STATES
+        and (run_dir / "config.yaml").is_file()
+        and not (run_dir / "metrics.json").exists()
+    )
+
+
+def _write_meta(run_dir: Path, meta: Mapping[str, Any]) -> None:
+    tmp = run_dir / "run.json.tmp"
+    tmp.write_text(json.dumps(dict(meta), indent=2))
+    os.replace(tmp, run_dir / "run.json")
+
+
+def _holds_results(run_dir: Path) -> bool:
+    """Whether a run folder kept anything a resume would reuse (a stage result or a checkpoint)."""
+    return any((run_dir / "stages").glob("*.json")) or any((run_dir / "checkpoints").glob("*.safetensors"))
 
 
 def execute(
@@ -159,10 +200,13 @@ def execute(
     resume: bool = False,
     echo: Callable[[str], None] = print,
     executor: StageExecutor | None = None,
+    skip_bad: bool = False,
 ) -> dict:
     """Run ``experiment`` with ``config`` in a new (or, with ``resume``, the given) run folder.
 
-    Returns the content of ``metrics.json``.
+    Returns the content of ``metrics.json``. ``run.json`` says ``started`` while it runs, then ``finished`` or
+    ``failed`` (with the error); a new run that fails before keeping any result leaves no folder.
+    ``skip_bad`` lets loaders drop bad input files (listed in a note); a resumed run keeps its setting.
     """
     if resume and run_dir is not None:
         saved = load_config_yaml(experiment.config_cls, run_dir / "config.yaml")
@@ -178,16 +222,40 @@ def execute(
             "experiment": experiment.name,
             "profile": profile,
             "data_path": str(data_path) if data_path else None,
+            "skip_bad": skip_bad,
             "started": _dt.datetime.now().isoformat(timespec="seconds"),
+            "state": "started",
         }
-        (run_dir / "run.json").write_text(json.dumps(meta, indent=2))
+        _write_meta(run_dir, meta)
+    meta = read_meta(run_dir)
+    if resume:
+        skip_bad = skip_bad or bool(meta.get("skip_bad"))
+        meta.update(state="started", error=None)
+        _write_meta(run_dir, meta)
     echo(f"run folder: {run_dir}")
     ctx = RunContext(
-        experiment, config, run_dir, profile, data_path=data_path, resume=resume, executor=executor
+        experiment,
+        config,
+        run_dir,
+        profile,
+        data_path=data_path,
+        resume=resume,
+        executor=executor,
+        skip_bad=skip_bad,
     )
     ctx.log(event="resume" if resume else "start", profile=profile)
     t0 = time.perf_counter()
-    metrics: Mapping[str, MetricValue] = experiment.run(config, ctx)
+    try:
+        metrics: Mapping[str, MetricValue] = experiment.run(config, ctx)
+    except BaseException as e:
+        if not resume and not _holds_results(run_dir):  # nothing to resume: leave no half-made folder
+            shutil.rmtree(run_dir, ignore_errors=True)
+            echo(f"removed {run_dir}: the run failed before keeping any result")
+        else:
+            meta.update(state="failed", error=f"{type(e).__name__}: {e}"[:2000])
+            _write_meta(run_dir, meta)
+            ctx.log(event="failed", error=meta["error"])
+        raise
     wall = time.perf_counter() - t0
     prior = _earlier_wall_time(run_dir / "log.jsonl") if resume else 0.0
     claims = evaluate_claims(experiment.claims, metrics, profile)
@@ -209,6 +277,8 @@ def execute(
     tmp = run_dir / "metrics.json.tmp"
     tmp.write_text(json.dumps(result, indent=2, default=float))
     os.replace(tmp, run_dir / "metrics.json")
+    meta.update(state="finished", error=None)
+    _write_meta(run_dir, meta)
     ctx.log(event="finish", wall_time_s=result["wall_time_s"])
     return result
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from devicelab.core.config import ConfigError
-from devicelab.data.cache import atomic_build, corpus_dir, finish_manifest, is_built
+from devicelab.data.cache import atomic_build, check_unchanged, corpus_dir, finish_manifest, is_built
 from devicelab.data.debs import DebFetcher
 
 # name -> module (relative to this package)
@@ -87,10 +87,11 @@ def build_corpus(
     """Build corpus ``name`` for ``profile`` atomically; returns its folder."""
     builder = get_builder(name)
     if is_built(name, profile, root) and not force:
+        check_unchanged(name, profile, root)  # a changed corpus is an error that says to use --force
         log(f"{name} ({profile}) is already built: {corpus_dir(name, profile, root)}")
         return corpus_dir(name, profile, root)
     t0 = time.perf_counter()
-    with atomic_build(name, profile, force=force, root=root) as out:
+    with atomic_build(name, profile, force=force, root=root, log=log) as out:
         ctx = BuildContext(
             out=out,
             profile=profile,

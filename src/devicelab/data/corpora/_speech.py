@@ -13,9 +13,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -33,6 +31,7 @@ from devicelab.audio.channel import (
 )
 from devicelab.audio.io import read_wav, resample, write_wav
 from devicelab.core.seeding import child_rng
+from devicelab.data.corpora._workers import worker_pool
 from devicelab.data.debs import DebFetcher, MissingToolError, UnpackedPackage, read_licences
 from devicelab.data.speech.engines import (
     FESTIVAL_PACKAGES,
@@ -279,7 +278,7 @@ def run_tasks(
             if progress:
                 progress(i + 1, len(tasks))
         return results
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("fork")) as pool:
+    with worker_pool(jobs) as pool:
         results = []
         for i, r in enumerate(pool.map(fn, tasks, chunksize=1)):
             results.append(r)

@@ -23,9 +23,7 @@ import json
 import re
 import subprocess
 from collections import Counter, defaultdict
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, replace
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +32,7 @@ from PIL import Image
 
 from devicelab.core.seeding import child_rng
 from devicelab.data.corpora import BuildContext, CorpusBuilder
+from devicelab.data.corpora._workers import worker_pool
 from devicelab.data.images import backgrounds as bg
 from devicelab.data.images.fonts import DIGITS, FontFace, package_faces, style_domain
 from devicelab.data.images.render import (
@@ -544,9 +543,7 @@ def render_all(jobs: list[RenderJob], patterns: dict[str, list[bg.Pattern]], n_j
     if n_jobs <= 1 or len(jobs) < 2:
         _init_worker(patterns)
         return [row for job in jobs for row in render_face(job)]
-    with ProcessPoolExecutor(
-        max_workers=n_jobs, mp_context=get_context("fork"), initializer=_init_worker, initargs=(patterns,)
-    ) as pool:
+    with worker_pool(n_jobs, initializer=_init_worker, initargs=(patterns,)) as pool:
         return [row for rows in pool.map(render_face, jobs, chunksize=4) for row in rows]
 
 

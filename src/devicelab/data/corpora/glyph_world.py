@@ -18,9 +18,7 @@ from __future__ import annotations
 import csv
 import json
 import re
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +27,7 @@ from PIL import Image
 
 from devicelab.core.seeding import child_rng
 from devicelab.data.corpora import BuildContext, CorpusBuilder
+from devicelab.data.corpora._workers import worker_pool
 from devicelab.data.images.shapes import (
     COLOURS,
     COUNTS,
@@ -160,7 +159,7 @@ def write_base(out: Path, split: str, n: int, seed: int, size: int, jobs: int = 
     if jobs <= 1 or len(chunks) < 2:
         parts = [render_base_items(str(folder), split, c, seed, size) for c in chunks]
     else:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("fork")) as pool:
+        with worker_pool(jobs) as pool:
             parts = list(
                 pool.map(render_base_items, *zip(*[(str(folder), split, c, seed, size) for c in chunks]))
             )
