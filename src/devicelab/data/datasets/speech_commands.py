@@ -227,7 +227,8 @@ def official_test_set(test_root: str | Path, version: int) -> list[Clip]:
 
 
 def read_clip(path: Path | None, num_samples: int = CLIP_SAMPLES) -> np.ndarray:
-    """A clip as float32 (num_samples,), zero-padded at the end; longer clips and other rates are errors."""
+    """A clip as float32 (num_samples,), zero-padded at the end (Speech Commands clips may be shorter than
+    1 s). Longer clips, other rates, cut-short, empty and non-finite files are :class:`AudioError`."""
     if path is None:
         return np.zeros(num_samples, dtype=np.float32)
     try:
@@ -271,12 +272,26 @@ class SpeechCommandsDataset(Dataset):
     def labels(self) -> torch.Tensor:
         return torch.tensor([c.label for c in self.clips], dtype=torch.long)
 
-    def load_all(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Every clip in memory: waveforms (N, 16000) float32 and labels (N,)."""
-        waves = (
-            np.stack([read_clip(c.path) for c in self.clips]) if self.clips else np.zeros((0, CLIP_SAMPLES))
-        )
-        return torch.from_numpy(waves.astype(np.float32)), self.labels
+    def load_all(self, skip_bad: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every clip in memory: waveforms (N, 16000) float32 and labels (N,).
+
+        A bad file (unreadable, cut short, empty, non-finite, too long, other rate) is an :class:`AudioError`;
+        with ``skip_bad`` it is dropped from ``self.clips`` instead and its error kept in ``self.skipped``.
+        """
+        self.skipped: list[str] = []
+        waves, kept = [], []
+        for clip in self.clips:
+            try:
+                waves.append(read_clip(clip.path))
+            except AudioError as e:
+                if not skip_bad:
+                    raise
+                self.skipped.append(str(e))
+                continue
+            kept.append(clip)
+        self.clips = kept
+        stacked = np.stack(waves) if waves else np.zeros((0, CLIP_SAMPLES))
+        return torch.from_numpy(stacked.astype(np.float32)), self.labels
 
 
 def make_toy_speech_commands(

@@ -52,6 +52,7 @@ class KwsTask:
     channel: ClipSet | None = None  # synth-commands channel/: test clips through an unseen channel
     real: ClipSet | None = None  # synth-commands real/: ten real spoken digits (all _unknown_)
     speakers: dict[str, int] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)  # bad files dropped with skip_bad, one error each
 
 
 def _stratified_subset(labels: list[int], limit: int, seed: int) -> list[int]:
@@ -82,9 +83,13 @@ def _noisy_silence(
     return ClipSet(waves, clips.labels, clips.names)
 
 
-def _load(clips) -> ClipSet:
-    waves, labels = SpeechCommandsDataset(clips).load_all()
-    return ClipSet(waves, labels, [str(c.path) if c.path else "_silence_" for c in clips])
+def _load(clips, skipped: list[str] | None = None) -> ClipSet:
+    """The clips in memory; with a ``skipped`` list, bad files are dropped and their errors appended to it."""
+    dataset = SpeechCommandsDataset(clips)
+    waves, labels = dataset.load_all(skip_bad=skipped is not None)
+    if skipped is not None:
+        skipped.extend(dataset.skipped)
+    return ClipSet(waves, labels, [str(c.path) if c.path else "_silence_" for c in dataset.clips])
 
 
 def _list_set(root: Path, reference: list, label_of_word) -> ClipSet | None:
@@ -123,30 +128,34 @@ def load_task(
     test_set: str = "",
     extra_root: Path | None = None,
     source: str = "gsc",
+    skip_bad: bool = False,
 ) -> KwsTask:
     """Index ``root`` (a Speech Commands root), form the 12-class splits and load them into memory.
 
     ``seed`` fixes the ``_unknown_`` subsets and the evaluation noise: every model sees the same sets.
-    ``extra_root`` is a synth-commands corpus folder holding ``channel/`` and ``real/``.
+    ``extra_root`` is a synth-commands corpus folder holding ``channel/`` and ``real/``. A bad audio file is
+    an :class:`~devicelab.audio.io.AudioError` naming it; with ``skip_bad`` the train, validation and test
+    sets drop it and ``KwsTask.skipped`` lists it.
     """
+    skipped: list[str] | None = [] if skip_bad else None
     index = index_speech_commands(root)
     noises = load_background_noise(index)
     train_clips = twelve_class_split(index, "train", seed, caps)
     keep = _stratified_subset([c.label for c in train_clips], max_train_clips, seed)
     train_clips = [train_clips[i] for i in keep]
     validation = _noisy_silence(
-        _load(twelve_class_split(index, "validation", seed, caps)),
+        _load(twelve_class_split(index, "validation", seed, caps), skipped),
         noises,
         silence_noise_amplitude,
         seed,
         "validation",
     )
     if test_set:
-        test, test_kind = _load(official_test_set(test_set, index.version)), "official test set"
+        test, test_kind = _load(official_test_set(test_set, index.version), skipped), "official test set"
     else:
         # without the official test set, test silence is treated like validation silence [reconstruction]
         test = _noisy_silence(
-            _load(twelve_class_split(index, "test", seed, caps)),
+            _load(twelve_class_split(index, "test", seed, caps), skipped),
             noises,
             silence_noise_amplitude,
             seed,
@@ -159,8 +168,9 @@ def load_task(
         channel = _list_set(extra_root / "channel", test_rels, label_of_word)
         real = _list_set(extra_root / "real", [], lambda word: 1)
     speakers = {split: len(index.speakers(split)) for split in ("train", "validation", "test")}
+    train = _load(train_clips, skipped)
     return KwsTask(
-        _load(train_clips),
+        train,
         validation,
         test,
         noises,
@@ -170,4 +180,5 @@ def load_task(
         channel,
         real,
         speakers,
+        skipped or [],
     )

@@ -101,7 +101,10 @@ def run(config: KwsSsnConfig, ctx: RunContext) -> dict[str, MetricValue]:
         test_set=config.test_set,
         extra_root=data.path if data.is_corpus else None,
         source=data.corpus or "gsc",
+        skip_bad=ctx.skip_bad,
     )
+    if task.skipped:
+        ctx.note(f"--skip-bad dropped {len(task.skipped)} bad audio files: {'; '.join(task.skipped)}")
     if data.is_corpus:
         ctx.note(
             f"offline corpus {data.corpus}: numbers compare models within devicelab, not with the papers"
