@@ -90,7 +90,7 @@ def test_run_writes_the_run_folder(toy, capsys):
         assert (run_dir / f).exists(), f
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["seed"] == 5 and metrics["profile"] == "smoke"
-    assert len(metrics["metrics"]["w16.accuracy"]) == 1
+    assert len(metrics["metrics"]["accuracy/w16"]) == 1
     assert "seed: 5" in (run_dir / "config.yaml").read_text()
 
 

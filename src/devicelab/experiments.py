@@ -3,7 +3,7 @@
 Each implemented method defines ``EXPERIMENT`` in ``devicelab.methods.<package>.experiment``; the registry
 imports it lazily, so ``devicelab list`` stays fast and a method that is not written yet shows as such.
 Extra experiments (your own, or test fixtures) are registered with ``DEVICELAB_PLUGINS=module[,module]``:
-each module defines ``EXPERIMENT``.
+each module, or the ``experiment`` module of each package, defines ``EXPERIMENT``.
 """
 
 from __future__ import annotations
@@ -66,8 +66,10 @@ ENTRIES: tuple[Entry, ...] = (
 def _plugins() -> dict[str, Experiment]:
     out = {}
     for mod in filter(None, (m.strip() for m in os.environ.get("DEVICELAB_PLUGINS", "").split(","))):
-        exp = importlib.import_module(mod).EXPERIMENT
-        out[exp.name] = exp
+        module = importlib.import_module(mod)
+        if not hasattr(module, "EXPERIMENT"):  # a method package: its experiment.py holds EXPERIMENT
+            module = importlib.import_module(f"{mod}.experiment")
+        out[module.EXPERIMENT.name] = module.EXPERIMENT
     return out
 
 
