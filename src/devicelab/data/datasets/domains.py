@@ -249,6 +249,23 @@ def load_image(path: Path, image_size: int) -> np.ndarray:
         return np.asarray(img, dtype=np.uint8)
 
 
+def check_images(root: Path, domains: list[str] | None = None) -> int:
+    """Check that every image of ``domains`` (default: all) decodes, before any training: Pillow's ``verify``
+    on each file (headers and checksums, no pixel decoding). Raises :class:`DatasetLayoutError` naming the
+    first bad file; returns the number of images checked."""
+    root = Path(root)
+    count = 0
+    for domain in domains or list_domains(root):
+        for rel, _ in domain_files(root, domain, "all"):
+            try:
+                with Image.open(root / rel) as img:
+                    img.verify()
+            except (OSError, SyntaxError, ValueError) as e:
+                raise DatasetLayoutError(f"{root / rel}: cannot decode image ({e})") from None
+            count += 1
+    return count
+
+
 def load_domain(
     root: Path, domain: str, split: str = "train", image_size: int = 32, *, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -262,7 +279,7 @@ def load_domain(
     for i, (rel, _) in enumerate(items):
         try:
             images[i] = load_image(root / rel, image_size)
-        except OSError as e:
-            raise DatasetLayoutError(f"{root / rel}: cannot decode image ({e})") from e
+        except (OSError, SyntaxError, ValueError) as e:
+            raise DatasetLayoutError(f"{root / rel}: cannot decode image ({e})") from None
     labels = np.array([label for _, label in items], dtype=np.int64)
     return images, labels

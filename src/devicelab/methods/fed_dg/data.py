@@ -32,11 +32,22 @@ class DomainSource(Protocol):
 @dataclass
 class DirectoryDomains:
     """Domains in the DomainBed layout (glyph-digits, PACS, Office-Home, VLCS, DomainNet) read through
-    ``devicelab.data.datasets.domains``."""
+    ``devicelab.data.datasets.domains``.
+
+    With ``check`` every image is verified on creation, so a corrupt file stops the run before any round
+    with an error naming it, not when its domain is first read.
+    """
 
     root: Path
     image_size: int = 32
     access_log: list[tuple[str, str, str]] = field(default_factory=list)
+    check: bool = True
+
+    def __post_init__(self) -> None:
+        if self.check:
+            from devicelab.data.datasets.domains import check_images
+
+            check_images(self.root)
 
     def domains(self) -> list[str]:
         from devicelab.data.datasets.domains import list_domains
