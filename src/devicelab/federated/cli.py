@@ -3,7 +3,7 @@
     devicelab fed certs --out certs --san 10.0.0.5          # private CA + server certificate (TLS)
     devicelab fed superlink --home fl --host 10.0.0.5 --port 9300 --certs certs
     devicelab fed supernode --home fl --superlink 10.0.0.5:9300 --partition-id 0 --num-partitions 2 \\
-        --root-certificates certs/ca.crt --node-config "data-root='/data/pacs'"
+        --root-certificates certs/ca.crt --set "data-root='/data/pacs'"
     devicelab fed app fl/app --task devicelab.methods.fed_dg.federated_task:make_task --num-partitions 2 \\
         --set held-out=sketch --set profile=smoke
     devicelab fed submit fl/app --home fl                   # exit code 0 only when the run reports ok
@@ -16,7 +16,9 @@ Defaults bind 127.0.0.1 and run without TLS; a non-loopback ``--host`` needs ``-
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
+import socket
 import sys
 from pathlib import Path
 
@@ -33,10 +35,57 @@ def _kv(items: list[str]) -> dict:
     return out
 
 
+def _address(value: str, option: str) -> tuple[str, int]:
+    """``HOST:PORT`` checked: a port in 1..65535 and a host name that resolves (no endless retries later)."""
+    host, sep, port = value.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{option} {value}: expected HOST:PORT with a port in 1..65535")
+    try:
+        socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
+    except OSError as e:
+        raise ValueError(f"{option} {value}: cannot resolve host {host!r} ({e.strerror or e})") from None
+    return host, int(port)
+
+
+def _partition(partition_id: int, num_partitions: int) -> None:
+    if num_partitions < 1:
+        raise ValueError(f"--num-partitions {num_partitions}: expected at least 1")
+    if not 0 <= partition_id < num_partitions:
+        raise ValueError(
+            f"--partition-id {partition_id}: expected 0 .. {num_partitions - 1} "
+            f"(--num-partitions {num_partitions})"
+        )
+
+
+def _task(spec: str) -> str:
+    """``module:function`` that imports and is callable, checked before an App folder is written."""
+    module, sep, name = spec.partition(":")
+    if not sep or not module or not name:
+        raise ValueError(f"--task {spec}: expected module:function")
+    try:
+        target = getattr(importlib.import_module(module), name)
+    except ImportError as e:
+        raise ValueError(f"--task {spec}: cannot import module {module!r} ({e})") from None
+    except AttributeError:
+        raise ValueError(f"--task {spec}: module {module!r} has no {name!r}") from None
+    if not callable(target):
+        raise ValueError(f"--task {spec}: {name!r} is not callable")
+    return spec
+
+
+def _examples() -> str:
+    """The usage lines of this module's docstring, as plain text for ``--help``."""
+    usage = __doc__.split("\n\n")[1]
+    return f"examples:\n{usage}\n\nDefaults bind 127.0.0.1 without TLS; see docs/federated.md."
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="devicelab fed",
-        description=__doc__.split("\n\n")[0],
+        description="Run a federated experiment as separate processes over the network: a SuperLink, "
+        "SuperNodes and a Flower App.",
+        epilog=_examples(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = p.add_subparsers(dest="action", required=True)
@@ -126,6 +175,8 @@ def fed_command(argv: list[str]) -> int:
             deploy.wait_for_port(connect, port, args.wait_s, pid)
             print(f"superlink PID {pid} on {args.host}:{port} (FLWR_HOME={args.home})")
         elif args.action == "supernode":
+            _partition(args.partition_id, args.num_partitions)
+            _address(args.superlink, "--superlink")
             pid = deploy.start_supernode(
                 args.home,
                 args.superlink,
@@ -137,6 +188,8 @@ def fed_command(argv: list[str]) -> int:
             )
             print(f"supernode {args.partition_id} PID {pid}")
         elif args.action == "app":
+            _partition(0, args.num_partitions)
+            _task(args.task)
             run_config = {
                 "num-partitions": args.num_partitions,
                 "num-rounds": args.num_rounds,

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from devicelab.core.stages import die_with_parent
 from devicelab.federated import env
 from devicelab.federated.apps import RESULT_PREFIX
 
@@ -138,8 +139,27 @@ def pid_dir(home: Path) -> Path:
     return Path(home) / "pids"
 
 
-def _spawn(home: Path, name: str, argv: list[str]) -> int:
-    """Start ``argv`` in its own session with the devicelab environment; record its PID; log to logs/."""
+def check_host(host: str) -> None:
+    """A ``--host`` to bind: it must resolve to an address of this machine; the error says which."""
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError as e:
+        raise DeployError(f"--host {host}: not a valid address or host name ({e.strerror or e})") from None
+    family, _, _, _, sockaddr = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((sockaddr[0], 0))
+        except OSError as e:
+            raise DeployError(f"--host {host}: not an address of this machine ({e.strerror or e})") from None
+
+
+def _spawn(home: Path, name: str, argv: list[str], detach: bool = True) -> int:
+    """Start ``argv`` with the devicelab environment; record its PID; log to logs/.
+
+    ``detach``: a daemon in its own session that outlives the command that started it (``devicelab fed
+    superlink``; ``devicelab fed stop`` ends it). Otherwise it leads its own process group and the kernel
+    kills it when the starting process dies.
+    """
     home = Path(home)
     pid_dir(home).mkdir(parents=True, exist_ok=True)
     (home / "logs").mkdir(exist_ok=True)
@@ -153,12 +173,19 @@ def _spawn(home: Path, name: str, argv: list[str]) -> int:
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         env=env.child_env({**os.environ, "FLWR_HOME": str(home)}),
-        start_new_session=True,
+        start_new_session=detach,
+        preexec_fn=None if detach else _die_with(os.getpid()),
         cwd=home,
     )
     log.close()
     pid_file.write_text(f"{proc.pid}\n{json.dumps(argv)}\n")
     return proc.pid
+
+
+def _die_with(parent_pid: int):
+    """A ``preexec_fn`` that makes the child die with ``parent_pid`` (its own process group, parent-death
+    signal)."""
+    return lambda: die_with_parent(parent_pid)
 
 
 def _alive(pid: int) -> bool:
@@ -183,13 +210,15 @@ def start_superlink(
     certs: CertPaths | None = None,
     allow_insecure_network: bool = False,
     simulation: bool = False,
+    detach: bool = True,
 ) -> tuple[int, int]:
     """Start ``flower-superlink`` (run-time installs disabled, state in ``home/superlink.db``) and write
     ``home/config.toml`` for the ``flwr`` CLI; returns (PID, port).
 
     Without ``certs`` it runs ``--insecure``, which is refused on a non-loopback ``host`` unless
-    ``allow_insecure_network``.
+    ``allow_insecure_network``. ``detach=False`` makes it die with the calling process.
     """
+    check_host(host)
     home = Path(home)
     home.mkdir(parents=True, exist_ok=True)
     if certs is None and not is_loopback(host) and not allow_insecure_network:
@@ -221,7 +250,7 @@ def start_superlink(
         ]
     if simulation:
         argv.append("--simulation")
-    pid = _spawn(home, "superlink", argv)
+    pid = _spawn(home, "superlink", argv, detach)
     connect_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     write_cli_config(home, f"{connect_host}:{port}", certs.ca_cert if certs else None)
     return pid, port
@@ -252,8 +281,12 @@ def start_supernode(
     root_certificates: Path | None = None,
     node_config: dict[str, Any] | None = None,
     name: str | None = None,
+    detach: bool = True,
 ) -> int:
-    """Start ``flower-supernode`` serving one partition; its ClientApp runtime API stays on 127.0.0.1."""
+    """Start ``flower-supernode`` serving one partition; its ClientApp runtime API stays on 127.0.0.1.
+
+    ``detach=False`` makes it die with the calling process.
+    """
     cfg = {"partition-id": int(partition_id), "num-partitions": int(num_partitions), **(node_config or {})}
     node_cfg = " ".join(f"{k}={json.dumps(v)}" for k, v in cfg.items())
     argv = [
@@ -272,7 +305,7 @@ def start_supernode(
         "120",
     ]
     argv += ["--root-certificates", str(root_certificates)] if root_certificates else ["--insecure"]
-    return _spawn(home, name or f"supernode-{partition_id}", argv)
+    return _spawn(home, name or f"supernode-{partition_id}", argv, detach)
 
 
 def wait_for_port(host: str, port: int, timeout_s: float = 60.0, pid: int | None = None) -> None:
@@ -403,8 +436,13 @@ def submit(
     if run_config:
         argv += ["--run-config", " ".join(f"{k}={_toml_value(v)}" for k, v in run_config.items())]
     environ = env.child_env({**os.environ, "FLWR_HOME": str(home)})
-    proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=environ, text=True, start_new_session=True
+    proc = subprocess.Popen(  # its own process group, killed by the kernel if this process dies
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=environ,
+        text=True,
+        preexec_fn=_die_with(os.getpid()),
     )
     lines: list[str] = []
     result: dict[str, Any] | None = None
