@@ -54,8 +54,9 @@ def save_fedfd_arrays(
     return folder / f"{name}.safetensors"
 
 
-def export_run(run_dir: Path, options: Mapping[str, Any]) -> None:
-    """``Experiment.export``: the run's first FedFD model, exported in IFA mode to ``options["onnx"]``."""
+def export_run(run_dir: Path, options: Mapping[str, Any]) -> Path:
+    """``Experiment.export``: the run's first FedFD model (of ``options["seed"]`` when given), exported in IFA
+    mode to ``options["onnx"]``; ``options["echo"]`` (default print) says which model is exported."""
     from safetensors.numpy import load_file
 
     from devicelab.core.config import load_config_yaml
@@ -65,14 +66,18 @@ def export_run(run_dir: Path, options: Mapping[str, Any]) -> None:
     run_dir = Path(run_dir)
     if "onnx" not in options:
         raise ValueError("fed-dg export: give --onnx OUT.onnx")
-    found = sorted((run_dir / "models").glob("fedfd-*.safetensors"))
+    if options.get("variant") not in (None, "fedfd"):
+        raise ValueError(f"fed-dg export: --variant {options['variant']}: only fedfd models are exported")
+    pattern = (
+        "fedfd-*.safetensors" if options.get("seed") is None else f"fedfd-*-seed{options['seed']}.safetensors"
+    )
+    found = sorted((run_dir / "models").glob(pattern))
     if not found:
-        raise FileNotFoundError(
-            f"{run_dir / 'models'}: no fedfd-*.safetensors (is this a finished fed-dg run?)"
-        )
+        raise FileNotFoundError(f"{run_dir / 'models'}: no {pattern} (is this a finished fed-dg run?)")
+    options.get("echo", print)(f"exporting {found[0]}")
     cfg = load_config_yaml(FedDGConfig, run_dir / "config.yaml")
     meta = json.loads(found[0].with_suffix(".json").read_text())
     mcfg = ModelConfig(**{**model_config(cfg).__dict__, "num_classes": int(meta["num_classes"])})
     model = build_model(mcfg)
     load_arrays(model, load_file(str(found[0])))
-    export_ifa_onnx(model, Path(options["onnx"]), cfg.image_size if cfg.corpus != "synthetic" else 16)
+    return export_ifa_onnx(model, Path(options["onnx"]), cfg.image_size if cfg.corpus != "synthetic" else 16)

@@ -65,19 +65,24 @@ def load_trained(run_dir: str | Path, model_name: str) -> nn.Module:
 
 
 def export_run(run_dir: str | Path, options: Mapping[str, Any]) -> Path:
-    """Write ``options["onnx"]`` from a finished run's model (``options["model"]``, default the SSN model of
-    the base seed) and check ONNX Runtime against PyTorch on a few clips (max abs diff <= 1e-4)."""
+    """Write ``options["onnx"]`` from a finished run's model and check ONNX Runtime against PyTorch on a few
+    clips (max abs diff <= 1e-4). The model is ``options["model"]`` (e.g. ``bn-seed1``), else
+    ``<variant>-seed<seed>`` from ``options["variant"]`` (default ``ssn``) and ``options["seed"]`` (default
+    the run's base seed); ``options["echo"]`` (default print) says which model is exported."""
     run_dir = Path(run_dir)
     if "onnx" not in options:
         raise ConfigError("export needs options['onnx'], the output path")
     config = load_config_yaml(KwsSsnConfig, run_dir / "config.yaml")
-    name = options.get("model") or f"ssn-seed{config.seed}"
+    variant = options.get("variant") or "ssn"
+    seed = config.seed if options.get("seed") is None else int(options["seed"])
+    name = options.get("model") or f"{variant}-seed{seed}"
     if not (run_dir / "models" / f"{name}.safetensors").exists():
         available = sorted(p.stem for p in (run_dir / "models").glob("*.safetensors"))
         raise FileNotFoundError(
             f"{run_dir / 'models' / name}.safetensors: no such trained model; "
             f"available: {', '.join(available) or 'none (is the run finished?)'}"
         )
+    options.get("echo", print)(f"exporting {run_dir / 'models' / name}.safetensors")
     model = deployable(load_trained(run_dir, name))
     path = export_waveform_model(model, options["onnx"])
     clips = 0.1 * torch.randn(4, CLIP_SAMPLES, generator=torch.Generator().manual_seed(0))
