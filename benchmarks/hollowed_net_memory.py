@@ -61,7 +61,7 @@ PROFILES = {
 
 
 def unet_config(name: str) -> dict:
-    from devicelab.methods.hollowed_net.configs import SD15_UNET_CONFIG, tiny_sd_unet_config
+    from devicelab.methods.hollowed_net.unet_configs import SD15_UNET_CONFIG, tiny_sd_unet_config
 
     if name == "sd15":
         return dict(SD15_UNET_CONFIG)

@@ -115,7 +115,7 @@ def glyph_world(tmp_path_factory) -> Path:
 def tiny_sd_unet():
     from diffusers import UNet2DConditionModel
 
-    from devicelab.methods.hollowed_net.configs import tiny_sd_unet_config
+    from devicelab.methods.hollowed_net.unet_configs import tiny_sd_unet_config
 
     torch.manual_seed(0)
     return UNet2DConditionModel.from_config(
@@ -127,7 +127,7 @@ def tiny_sd_unet():
 def diffusers_test_unet():
     from diffusers import UNet2DConditionModel
 
-    from devicelab.methods.hollowed_net.configs import diffusers_test_unet_config
+    from devicelab.methods.hollowed_net.unet_configs import diffusers_test_unet_config
 
     torch.manual_seed(0)
     return UNet2DConditionModel.from_config(diffusers_test_unet_config()).eval()

@@ -136,7 +136,7 @@ def test_store_round_trips_through_disk(tiny_sd_unet, tmp_path):
 
 
 def test_topology_check_names_the_config_file():
-    from devicelab.methods.hollowed_net.configs import SD15_UNET_CONFIG, diffusers_test_unet_config
+    from devicelab.methods.hollowed_net.unet_configs import SD15_UNET_CONFIG, diffusers_test_unet_config
 
     check_sd_topology(SD15_UNET_CONFIG)
     with pytest.raises(ValueError, match="unet/config.json.*12/1/12"):

@@ -9,9 +9,9 @@ from typing import Any
 
 import torch
 
-from devicelab.methods.hollowed_net.configs import SD15_UNET_CONFIG
 from devicelab.methods.hollowed_net.hollow import _under, attention_projections
 from devicelab.methods.hollowed_net.layers import injected_shape, ldm_layout
+from devicelab.methods.hollowed_net.unet_configs import SD15_UNET_CONFIG
 
 
 def meta_unet(config: dict[str, Any]):

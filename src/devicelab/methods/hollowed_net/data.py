@@ -8,10 +8,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from devicelab.core.run import RunContext
+    from devicelab.methods.hollowed_net.config import HollowedNetConfig
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 ATTRIBUTES = ("shape", "color", "bg", "texture", "position", "size", "count")
@@ -112,3 +116,18 @@ def read_subjects(root: str | Path, identifier: str = "sks") -> list[Subject]:
 def strip_identifier(prompt: str, identifiers: tuple[str, ...] = ("sks", "zwx")) -> str:
     """The prompt with the rare identifier removed (CLIP-T compares against this, spec §10.1)."""
     return " ".join(w for w in prompt.split() if w not in identifiers)
+
+
+def subject_images(subject: Subject, size: int) -> torch.Tensor:
+    """A subject's images at ``size`` in the model's range: (N, 3, size, size) float in [-1, 1]."""
+    return to_model_range(load_images(subject.images, size))
+
+
+def resolve_corpus(config: HollowedNetConfig, ctx: RunContext) -> Path | None:
+    """The glyph-world folder a run reads (``corpus_dir``, else the built corpus); None when ``--data`` holds
+    the subjects of a local base model."""
+    if config.corpus_dir:
+        return Path(config.corpus_dir)
+    if config.base in ("tiny-sd", "random-tiny") or ctx.data_path is None:
+        return ctx.corpus("glyph-world")
+    return None

@@ -18,8 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from devicelab.methods.hollowed_net.configs import SD15_SCHEDULER_CONFIG, tiny_sd_unet_config
 from devicelab.methods.hollowed_net.hollow import unet_weight_files
+from devicelab.methods.hollowed_net.unet_configs import SD15_SCHEDULER_CONFIG, tiny_sd_unet_config
 
 SPECIAL_TOKENS = ("<|startoftext|>", "<|endoftext|>")
 RARE_IDENTIFIERS = ("sks", "zwx")

@@ -2,12 +2,15 @@
 
 Public pieces: :class:`LabelShiftAdapter` (the adapter), :class:`PriorEstimator` (π̂), :func:`make_head`
 (the heads ``plain``, ``lsa``, ``logit`` and their oracles), :data:`TTA_REGISTRY` (``source``, ``bn-adapt``,
-``tent``, ``eata``, ``sar``, ``lame``) and the stream samplers in :mod:`devicelab.methods.tta_lsa.streams`.
+``tent``, ``eata``, ``sar``, ``lame``), the stream samplers in :mod:`devicelab.methods.tta_lsa.streams`, the
+experiment's :class:`TTALSAConfig` and its source backbones (:func:`build_backbone`).
 """
 
 from devicelab.methods.tta_lsa.adapter import AdapterConfig, LabelShiftAdapter
+from devicelab.methods.tta_lsa.config import TTALSAConfig
 from devicelab.methods.tta_lsa.estimator import PriorEstimator
 from devicelab.methods.tta_lsa.heads import HEAD_NAMES, make_head
+from devicelab.methods.tta_lsa.model import build_backbone
 from devicelab.methods.tta_lsa.tta import TTA_REGISTRY, TTAMethod
 
 __all__ = [
@@ -16,6 +19,8 @@ __all__ = [
     "LabelShiftAdapter",
     "PriorEstimator",
     "TTAMethod",
+    "TTALSAConfig",
     "TTA_REGISTRY",
+    "build_backbone",
     "make_head",
 ]

@@ -1,0 +1,241 @@
+"""The three measurements of a hollowed-net run: memory (spec §6), transfer (§5.3) and fidelity (§10.1).
+
+- :func:`memory_section`: accounted bytes of one training step per variant vs one inference forward;
+- :func:`transfer_section`: an adapter of a hollowed run back into the full U-Net, fused vs unfused (H5);
+- :func:`quality_run`: one (variant, subject, seed): fine-tune, transfer back, sample and score.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from devicelab.methods.hollowed_net.data import Subject, subject_images
+from devicelab.methods.hollowed_net.evaluators import FidelityScorer
+from devicelab.methods.hollowed_net.finetune import (
+    OptimConfig,
+    Variant,
+    account_step_memory,
+    copy_for_variant,
+)
+
+if TYPE_CHECKING:
+    from devicelab.core.run import RunContext
+    from devicelab.methods.hollowed_net.config import EvalSettings, HollowedNetConfig
+
+
+def memory_section(config: HollowedNetConfig, ctx: RunContext, model_dir: Path) -> dict[str, Any]:
+    """Accounted training bytes per variant vs accounted inference bytes, at each latent size (spec §6)."""
+    from devicelab.methods.hollowed_net.hollow import load_kept
+    from devicelab.methods.hollowed_net.personalize import inference_account
+    from devicelab.methods.hollowed_net.pipeline import ddpm_scheduler
+    from devicelab.methods.hollowed_net.precompute import build_store
+
+    base = load_kept(model_dir / "unet", None)
+    scheduler = ddpm_scheduler()
+    cfg = OptimConfig(lr=config.lr, full_ft_lr=config.full_ft_lr)
+    text_dim = base.config.cross_attention_dim
+    variants = [f"lora-r{r}" for r in config.memory_ranks] + ["full-ft", f"lora-kept-m{config.m}"]
+    variants += [f"hollowed-m{m}" for m in config.memory_depths]
+    rows, out = [], {}
+    for hw in config.memory_latents:
+        g = torch.Generator().manual_seed(config.seed)
+        latents = torch.randn(2, base.config.in_channels, hw, hw, generator=g)
+        text = torch.randn(1, 16, text_dim, generator=g)
+        infer = inference_account(base, (hw, hw), text)
+        out[f"infer_{hw}"] = infer.to_dict()
+        for name in variants:
+            v = Variant.parse(name, config.rank)
+            store = build_store(base, v.hollow, latents, text, scheduler, 2, config.batch, config.seed)
+            unet, _ = copy_for_variant(base, v)
+            account = account_step_memory(unet, v, store, scheduler, cfg, config.gradient_checkpointing)
+            del unet
+            gc.collect()
+            out[f"train_{hw}_{name}"] = account.to_dict()
+            rows.append(
+                {
+                    "latent": f"{hw}²",
+                    "variant": name,
+                    "train MB": account.total / 1e6,
+                    "W": account.weights / 1e6,
+                    "G": account.gradients / 1e6,
+                    "O": account.optimizer / 1e6,
+                    "A_saved": account.saved_activations / 1e6,
+                    "I": account.inputs / 1e6,
+                    "infer MB": infer.total / 1e6,
+                    "train / infer": account.total / infer.total,
+                }
+            )
+    out["rows"] = rows
+    return out
+
+
+def transfer_section(config: HollowedNetConfig, model_dir: Path) -> dict[str, float]:
+    """H5: adapter of a hollowed run (random LoRA B) transferred, fused vs unfused, parameters and bytes."""
+    from devicelab.methods.hollowed_net.hollow import (
+        add_lora,
+        load_kept,
+        lora_parameters,
+        lora_target_modules,
+    )
+    from devicelab.methods.hollowed_net.personalize import inference_account
+    from devicelab.methods.hollowed_net.transfer import adapter_state_dict, fuse_adapter_, transfer_state_dict
+
+    torch.manual_seed(config.seed)
+    hollowed = load_kept(model_dir / "unet", config.m)
+    targets = lora_target_modules(hollowed, config.m)
+    add_lora(hollowed, targets, config.rank)
+    for p in lora_parameters(hollowed):  # a trained-like adapter: B ≠ 0
+        torch.nn.init.normal_(p, std=0.02)
+    state = adapter_state_dict(hollowed)
+    base = load_kept(model_dir / "unet", None)
+    params_base = sum(p.numel() for p in base.parameters())
+    full = load_kept(model_dir / "unet", None)
+    missing, unexpected = transfer_state_dict(full, state, targets, config.rank, config.rank)
+    hw = base.config.sample_size
+    g = torch.Generator().manual_seed(config.seed)
+    x = torch.randn(1, base.config.in_channels, hw, hw, generator=g)
+    text = torch.randn(1, 16, base.config.cross_attention_dim, generator=g)
+    t = torch.tensor([500])
+    with torch.no_grad():
+        unfused = full(x, t, text).sample
+        fuse_adapter_(full)
+        fused = full(x, t, text).sample
+    infer_base = inference_account(base, (hw, hw), text).total
+    infer_fused = inference_account(full, (hw, hw), text).total
+    return {
+        "h5_fuse_max_abs_diff": (fused - unfused).abs().max().item(),
+        "h5_param_count_diff": float(abs(sum(p.numel() for p in full.parameters()) - params_base)),
+        "h5_missing_keys": float(len(missing)),
+        "h5_unexpected_keys": float(len(unexpected)),
+        "mem_infer_bytes_base_native": float(infer_base),
+        "mem_infer_bytes_fused": float(infer_fused),
+    }
+
+
+def quality_run(
+    config: HollowedNetConfig,
+    ctx: RunContext,
+    model_dir: Path,
+    subject: Subject,
+    variant: str,
+    seed: int,
+    scorer: FidelityScorer | None,
+    drift_prompts: list[str],
+) -> dict[str, Any]:
+    """Fine-tune one variant on one subject with one seed, transfer back, sample and score."""
+    from devicelab.methods.hollowed_net.personalize import (
+        PersonalizeConfig,
+        full_unet_with_adapter,
+        personalize,
+        save_result_adapter,
+    )
+    from devicelab.methods.hollowed_net.pipeline import load_parts
+    from devicelab.methods.hollowed_net.sampling import generate
+
+    parts = load_parts(model_dir)
+    size = parts.vae.config.sample_size
+    images = subject_images(subject, size)
+    pcfg = PersonalizeConfig(
+        steps=config.steps,
+        batch=config.batch,
+        seed=seed,
+        am_storage=config.am_storage,
+        am_dtype=config.am_dtype,
+        gradient_checkpointing=config.gradient_checkpointing,
+        refresh_every=config.refresh_every,
+        probe_every=config.probe_every,
+        optim=OptimConfig(lr=config.lr, full_ft_lr=config.full_ft_lr),
+    )
+    work = ctx.run_dir / "work"
+    work.mkdir(exist_ok=True)
+    v = Variant.parse(variant, config.rank)
+    t0 = time.perf_counter()
+    result = personalize(
+        parts,
+        images,
+        subject.instance_prompt,
+        v,
+        pcfg,
+        work,
+        log=lambda **r: ctx.log(subject=subject.subject_id, seed=seed, **r),
+    )
+    train_s = time.perf_counter() - t0
+    if v.kind != "full-ft":  # the adapter in the diffusers LoRA format, as `devicelab personalize` writes it
+        save_result_adapter(
+            result,
+            ctx.run_dir / "adapters" / f"{variant}-{subject.subject_id}-seed{seed}",
+            {"prompt": subject.instance_prompt, "steps": config.steps, "seed": seed},
+        )
+    unet = full_unet_with_adapter(parts, result, fuse=True)
+    del result.unet
+    gc.collect()
+    ev = config.eval
+    prompts = [p["prompt"] for p in subject.eval_prompts[: ev.prompts_per_subject]] or [
+        subject.instance_prompt
+    ]
+    requests = [p.get("requests", {}) for p in subject.eval_prompts[: ev.prompts_per_subject]] or [{}]
+    generated = generate(
+        unet,
+        parts.vae,
+        parts.tokenizer,
+        parts.text_encoder,
+        parts.scheduler,
+        prompts,
+        ev.images_per_prompt,
+        ev.inference_steps,
+        ev.guidance,
+        seed=seed,
+    )
+    record: dict[str, Any] = {
+        "train_s": train_s,
+        "final_loss": statistics.fmean(result.losses[-20:]),
+        "am_disk_bytes": result.am_disk_bytes,
+        "mismatch": result.mismatch[-1]["mismatch"] if result.mismatch else None,
+    }
+    if scorer is not None:
+        real = subject_images(subject, generated.shape[-1])
+        record.update(scorer.subject_scores(generated, real))
+        all_prompts = [p for p in prompts for _ in range(ev.images_per_prompt)]
+        record["clip_t"] = scorer.text_score(generated, all_prompts)
+        record["attr_acc"] = scorer.attribute_accuracy(
+            generated, [r for r in requests for _ in range(ev.images_per_prompt)]
+        )
+    record.update(denoise_and_drift(parts, unet, images, subject.instance_prompt, drift_prompts, ev, seed))
+    record["eval_s"] = time.perf_counter() - t0 - train_s
+    del unet
+    gc.collect()
+    return record
+
+
+@torch.no_grad()
+def denoise_and_drift(
+    parts, unet, images, prompt: str, drift_prompts: list[str], ev: EvalSettings, seed: int
+) -> dict[str, float]:
+    """Denoising MSE on the subject images at fixed (ε, t); ε-MSE base vs personalised on other prompts."""
+    from devicelab.core.seeding import torch_generator
+    from devicelab.methods.hollowed_net.hollow import load_kept
+    from devicelab.methods.hollowed_net.pipeline import encode_images, encode_prompts
+
+    g = torch_generator(10_000 + seed, 0)
+    z0 = encode_images(parts.vae, images)
+    n = ev.denoise_samples
+    k = torch.randint(z0.shape[0], (n,), generator=g)
+    eps = torch.randn((n, *z0.shape[1:]), generator=g)
+    t = torch.randint(parts.scheduler.config.num_train_timesteps, (n,), generator=g)
+    x_t = parts.scheduler.add_noise(z0[k], eps, t)
+    c = encode_prompts(parts.tokenizer, parts.text_encoder, [prompt]).expand(n, -1, -1)
+    denoise = torch.mean((unet(x_t, t, c).sample - eps) ** 2).item()
+    out = {"denoise_mse": denoise}
+    if drift_prompts:
+        base = load_kept(parts.unet_dir, None)
+        cd = encode_prompts(parts.tokenizer, parts.text_encoder, drift_prompts)
+        x = torch.randn((len(drift_prompts), *z0.shape[1:]), generator=g)
+        td = torch.randint(parts.scheduler.config.num_train_timesteps, (len(drift_prompts),), generator=g)
+        out["prior_drift"] = torch.mean((unet(x, td, cd).sample - base(x, td, cd).sample) ** 2).item()
+    return out

@@ -1,0 +1,34 @@
+"""The hollowed-net config: profiles resolve, and a bad choice is a config error naming the choices."""
+
+import pytest
+
+from devicelab.core.config import ConfigError, resolve_config
+from devicelab.methods.hollowed_net.config import HollowedNetConfig, variant_key
+
+
+def test_profiles_resolve_to_the_spec_sizes():
+    smoke = resolve_config(HollowedNetConfig, "smoke")
+    assert smoke.base == "random-tiny" and smoke.m == 3 and smoke.am_storage == "memory"
+    full = resolve_config(HollowedNetConfig, "full")
+    assert (
+        full.pretrain.gate_action == "fail"
+        and full.am_dtype == "fp16"
+        and "hollowed-m9" in full.quality_variants
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "choices"),
+    [
+        ("am_storage", "cloud", "'disk', 'memory'"),
+        ("am_dtype", "int8", "'fp32', 'fp16'"),
+        ("pretrain.gate_action", "ignore", "'warn', 'fail'"),
+    ],
+)
+def test_a_bad_choice_names_the_key_and_the_choices(key, value, choices):
+    with pytest.raises(ConfigError, match=f"{key}={value!r}: expected one of {choices}"):
+        resolve_config(HollowedNetConfig, "quick", {key: value})
+
+
+def test_variant_keys_are_metric_suffixes():
+    assert variant_key("hollowed-m6") == "hollowed_m6" and variant_key("lora-kept-m6") == "lora_kept_m6"
