@@ -56,7 +56,7 @@ def fit(
         loop = checkpoint.restore(model, optimizer, scheduler)
         if loop is not None:
             start, history = int(loop["epoch"]) + 1, list(loop["history"])
-    for epoch in progress(range(start, epochs), desc=desc, total=epochs - start):
+    for epoch in progress(range(start, epochs), desc=desc, total=epochs, initial=start, unit="epoch"):
         model.train()
         record = {"epoch": epoch, **{k: float(v) for k, v in train_epoch(epoch).items()}}
         for key, value in record.items():
