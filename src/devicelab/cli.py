@@ -85,9 +85,16 @@ def _parser() -> argparse.ArgumentParser:
     ):
         a = dsub.add_parser(action, help=text)
         a.add_argument("name")
-        a.add_argument("--profile", default="quick", choices=PROFILE_NAMES)
         if action == "sources":
+            a.add_argument("--profile", default="quick", choices=PROFILE_NAMES)
             a.add_argument("--extras", default="")
+        else:
+            a.add_argument(
+                "--profile",
+                default=None,
+                choices=PROFILE_NAMES,
+                help="default: the built profile (quick first)",
+            )
 
     r = sub.add_parser("run", help="run one experiment: method and baselines side by side, then its claims")
     r.add_argument("name", help="experiment name (see `devicelab list`)")
@@ -165,6 +172,23 @@ def cmd_list() -> int:
     return 0
 
 
+def _built_profile(name: str) -> str:
+    """The profile of corpus ``name`` that ``data info`` / ``data verify`` read when none is given: quick if
+    built, else the one built; an error lists what exists."""
+    from devicelab.data import corpora
+    from devicelab.data.cache import is_built
+
+    corpora.get_builder(name)  # an unknown name lists the valid ones
+    built = [p for p in PROFILE_NAMES if is_built(name, p)]
+    if not built:
+        raise FileNotFoundError(
+            f"corpus {name!r} is not built for any profile; run `devicelab data build {name} --profile smoke`"
+        )
+    if "quick" in built or len(built) == 1:
+        return "quick" if "quick" in built else built[0]
+    raise ConfigError(f"corpus {name!r} is built for profiles {', '.join(built)}; choose one with --profile")
+
+
 def cmd_data(args: argparse.Namespace) -> int:
     from devicelab.data import corpora
     from devicelab.data.cache import corpus_dir, is_built, read_manifest, verify_checksums
@@ -187,6 +211,8 @@ def cmd_data(args: argparse.Namespace) -> int:
         for pkg in builder.sources(args.profile, tuple(x for x in args.extras.split(",") if x)):
             print(pkg)
         return 0
+    if args.data_command in ("info", "verify") and args.profile is None:
+        args.profile = _built_profile(args.name)
     if args.data_command == "info":
         manifest = read_manifest(args.name, args.profile)
         short = {k: v for k, v in manifest.items() if k not in ("sources",)}
