@@ -84,7 +84,7 @@ def test_every_subcommand_has_help(capsys):
 def test_run_writes_the_run_folder(toy, capsys):
     assert main(["run", "toy", "--profile", "smoke", "--seed", "5", "seeds=1", "epochs=2"]) == 0
     out = capsys.readouterr().out
-    assert "T1" in out and "held" in out
+    assert "T1" in out and "inconclusive" in out and "an interval needs at least 3" in out  # one seed
     run_dir = sorted((Path(os.environ["DEVICELAB_RUNS"]) / "toy").iterdir())[-1]
     for f in ("config.yaml", "metrics.json", "log.jsonl", "run.json"):
         assert (run_dir / f).exists(), f
@@ -96,14 +96,29 @@ def test_run_writes_the_run_folder(toy, capsys):
 
 def test_reproduce_writes_an_honest_report(toy, capsys):
     assert main(["reproduce", "--profile", "smoke", "--only", "toy"]) == 0
-    report = (Path(os.environ["DEVICELAB_REPORTS"]) / "smoke" / "REPORT.md").read_text()
-    rows = [line for line in report.splitlines() if line.startswith("| ") and "`" in line]
+    out = capsys.readouterr().out
+    assert "wall time: toy" in out and "total:" in out
+    path = Path(os.environ["DEVICELAB_REPORTS"]) / "smoke" / "REPORT.md"
+    report = path.read_text()
+    papers, claims = report.split("## Claims", 1)
+    rows = [line for line in papers.splitlines() if line.startswith("| ") and "`" in line]
     assert len(rows) == 10  # nine papers and the toy
-    assert any("`toy`" in r and "**T1**" in r for r in rows)
     for r in rows:
         if "`toy`" not in r:
-            assert "not implemented" in r or "not run" in r or "**" in r
+            assert "not implemented" in r or "not run" in r or "held" in r or "inconclusive" in r
+    toy_claim = next(line for line in claims.splitlines() if "`toy`" in line and "**T1**" in line)
+    assert "inconclusive" in toy_claim and "95 % interval" in claims
+    # the archive beside the report re-renders it without the runs
+    archived = Path(os.environ["DEVICELAB_REPORTS"]) / "smoke" / "runs"
+    assert list(archived.glob("toy/*/metrics.json"))
+    # `devicelab report` writes beside the runs, never over the reproduced report
+    before = path.read_text()
     assert main(["report", "--profile", "smoke"]) == 0
+    assert path.read_text() == before
+    assert (Path(os.environ["DEVICELAB_RUNS"]) / "_report" / "smoke" / "REPORT.md").exists()
+    out_dir = path.parent.parent / "rerendered"
+    assert main(["report", "--profile", "smoke", "--runs", str(archived), "--out", str(out_dir)]) == 0
+    assert "**T1**" in (out_dir / "REPORT.md").read_text()
 
 
 def test_module_entry_point():

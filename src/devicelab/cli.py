@@ -122,8 +122,26 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--only", nargs="+", default=None, metavar="NAME")
     rep.add_argument("--ray", default=None, metavar="ADDRESS", help=RAY_HELP)
 
-    rr = sub.add_parser("report", help="re-render reports/<profile>/REPORT.md from existing runs")
+    rr = sub.add_parser(
+        "report",
+        help="render REPORT.md from existing runs, claims re-evaluated (beside the runs, or --out)",
+        description="Render REPORT.md from the latest finished run of each experiment, with every claim "
+        "re-evaluated from the stored metrics (interval, floors, verdict). Writes to "
+        "<runs>/_report/<profile>/ unless --out is given; unreadable runs are skipped and listed.",
+    )
     rr.add_argument("--profile", default="quick", choices=PROFILE_NAMES)
+    rr.add_argument(
+        "--runs", type=Path, default=None, help="run folders to read (default: $DEVICELAB_RUNS or ./runs)"
+    )
+    rr.add_argument(
+        "--out", type=Path, default=None, help="folder for REPORT.md (default: <runs>/_report/<profile>)"
+    )
+    rr.add_argument(
+        "--readme",
+        type=Path,
+        default=None,
+        help="also replace the results block of this README with the claims",
+    )
 
     e = sub.add_parser("export", help="export a trained run (e.g. to ONNX)")
     e.add_argument("name")
@@ -154,12 +172,11 @@ def _print_result(result: dict) -> None:
         for k, v in result["metrics"].items():
             print(f"  {k:40s} {format_metric(v, 4)}")
     if result["claims"]:
-        print("\nclaims:")
+        from devicelab.core.report import claim_summary
+
+        print("\nclaims (mean, 95 % interval over seeds, n, margin → verdict):")
         for c in result["claims"]:
-            print(
-                f"  {c['id']:4s} {c['verdict']:12s} {c['statement']}  "
-                f"(method {c['method']:.4g}, baseline {c['baseline']:.4g}, measured {c['value']:.4g})"
-            )
+            print(claim_summary(c))
     for note in result["notes"]:
         print(f"note: {note}")
 
@@ -301,6 +318,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
+    from devicelab.core.paths import reports_root
     from devicelab.core.report import record_status, render
     from devicelab.core.run import execute, latest_run_dir
     from devicelab.core.stages import executor_for
@@ -310,6 +328,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         if name not in experiments.names():
             raise ConfigError(f"unknown experiment {name!r}; valid names: {', '.join(experiments.names())}")
     failures = 0
+    times: dict[str, float] = {}
     for name in names:
         if not experiments.is_implemented(name):
             print(f"== {name}: not implemented")
@@ -330,8 +349,11 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             record_status(args.profile, name, "failed", error=f"{type(e).__name__}: {e}")
-    path = render(args.profile)
-    print(f"\nreport: {path}")
+        times[name] = time.perf_counter() - t0
+    path = render(args.profile, out_dir=reports_root() / args.profile, archive=True)
+    print("\nwall time: " + ", ".join(f"{n} {t / 60:.1f} min" for n, t in times.items()))
+    print(f"total: {sum(times.values()) / 60:.1f} min")
+    print(f"report: {path}")
     return 1 if failures else 0
 
 
@@ -364,7 +386,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "report":
             from devicelab.core.report import render
 
-            print(render(args.profile))
+            if args.runs is not None and not args.runs.is_dir():
+                return _error(f"--runs {args.runs}: no such folder")
+            print(render(args.profile, out_dir=args.out, runs=args.runs, readme=args.readme))
             return 0
         if args.command == "export":
             experiment = experiments.get_experiment(args.name)

@@ -109,5 +109,7 @@ def test_smoke_run_through_the_cli(glyph_world, tmp_path, monkeypatch):
     assert (adapter / "pytorch_lora_weights.safetensors").is_file() and (
         adapter / "hollowed_net.json"
     ).is_file()
-    verdicts = {c["id"]: c["verdict"] for c in result["claims"]}
-    assert verdicts["H1c"] == "held" and verdicts["H5-params"] == "held" and verdicts["H5-fuse"] == "held"
+    claims = {c["id"]: c for c in result["claims"]}
+    # deterministic measurements are compared exactly; H5 is the conjunction of its fuse and parameter parts
+    assert claims["H1c"]["verdict"] == "held" and claims["H5"]["verdict"] == "held"
+    assert {p["id"] for p in claims["H5"]["parts"]} == {"H5-fuse", "H5-params"}
