@@ -185,7 +185,7 @@ class Claim:
         return (self.method,) if self.kind == "threshold" else (self.method, self.baseline)
 
     def describe_margin(self) -> str:
-        unit = self.unit if self.kind in ("difference", "equivalence") else ""
+        unit = self.unit if self.kind != "ratio" else ""
         if self.kind == "equivalence":
             return f"|method − baseline| ≤ {self.margin:g}{unit}"
         if self.kind == "difference" and self.direction == "either":
