@@ -20,7 +20,9 @@ import torch
 
 from devicelab.core.bench import format_table, interleaved, write_bench
 from devicelab.core.config import resolve_config
-from devicelab.methods.fed_dg.experiment import FedDGConfig, domain_source, run_one
+from devicelab.methods.fed_dg.config import FedDGConfig
+from devicelab.methods.fed_dg.data import domain_source
+from devicelab.methods.fed_dg.recipe import run_one
 
 
 def main() -> None:

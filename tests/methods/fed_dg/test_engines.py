@@ -3,7 +3,9 @@
 import numpy as np
 
 from devicelab.core.config import resolve_config
-from devicelab.methods.fed_dg.experiment import FedDGConfig, domain_source, run_one
+from devicelab.methods.fed_dg.config import FedDGConfig
+from devicelab.methods.fed_dg.data import domain_source
+from devicelab.methods.fed_dg.recipe import run_one
 
 
 def test_flower_and_loop_agree_across_the_stage_switch():

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from devicelab.core.run import RunContext
+    from devicelab.methods.fed_dg.config import FedDGConfig
 
 ImagesLabels = tuple[np.ndarray, np.ndarray]  # uint8 (N, H, W, 3), int64 (N,)
 
@@ -210,3 +214,22 @@ class LodoSplit:
         images, labels = self.source.load(self.held_out, "test", who="server")
         idx = stratified_subset(labels, self.test_per_domain, np.random.default_rng([self.seed, 10_000]))
         return to_tensor(images[idx], self.normalize), torch.from_numpy(labels[idx])
+
+
+def domain_source(cfg: FedDGConfig, ctx: RunContext | None) -> tuple[DomainSource, str]:
+    """The domains to use and the name of their data set (``glyph``, ``synthetic``, ``pacs``, ...): the
+    ``--data`` folder, else the generated domains (``corpus: synthetic``), else the built corpus."""
+    if cfg.corpus == "synthetic" and (ctx is None or ctx.data_path is None):
+        return synthetic_domains(num_domains=3, num_classes=10, per_class=16, size=16), "synthetic"
+    if ctx is None:
+        raise ValueError("a corpus other than 'synthetic' needs a run context")
+    from devicelab.core.sources import resolve_data
+
+    data = resolve_data(ctx, cfg.corpus)
+    if data.is_corpus:
+        return DirectoryDomains(data.path, cfg.image_size), "glyph"
+    from devicelab.data.datasets.domains import detect_layout
+
+    layout = detect_layout(data.path)
+    name = "glyph" if layout.name == "folders" else layout.name.lower().replace("-", "")
+    return DirectoryDomains(data.path, cfg.image_size), name

@@ -61,7 +61,8 @@ def export_run(run_dir: Path, options: Mapping[str, Any]) -> Path:
 
     from devicelab.core.config import load_config_yaml
     from devicelab.methods.fed_dg.algorithms import ModelConfig, build_model, load_arrays
-    from devicelab.methods.fed_dg.experiment import FedDGConfig, model_config
+    from devicelab.methods.fed_dg.config import FedDGConfig
+    from devicelab.methods.fed_dg.recipe import model_config
 
     run_dir = Path(run_dir)
     if "onnx" not in options:

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from devicelab.core.config import resolve_config
+from devicelab.methods.fed_dg.config import FedDGConfig
 from devicelab.methods.fed_dg.data import DirectoryDomains, LodoSplit, synthetic_domains
-from devicelab.methods.fed_dg.experiment import FedDGConfig, make_algorithm
+from devicelab.methods.fed_dg.recipe import make_algorithm
 
 
 def make_task(run_config: dict[str, Any], node_config: dict[str, Any] | None = None):
