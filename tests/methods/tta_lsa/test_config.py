@@ -3,7 +3,7 @@
 import pytest
 
 from devicelab.core.config import ConfigError, resolve_config
-from devicelab.methods.tta_lsa.config import TTALSAConfig, validate, variant_name, variants
+from devicelab.methods.tta_lsa.config import TTALSAConfig, parse_variant, validate, variant_name, variants
 
 
 def test_bad_config_values_name_the_key():
@@ -16,8 +16,14 @@ def test_bad_config_values_name_the_key():
         validate(resolve_config(TTALSAConfig, "smoke", {"tta.heads": ["bias"]}))
     with pytest.raises(ConfigError, match="stream.corruptions: unknown corruption 'frost'"):
         validate(resolve_config(TTALSAConfig, "smoke", {"stream.corruptions": ["frost"]}))
-    with pytest.raises(ConfigError, match="stream.severities"):
-        validate(resolve_config(TTALSAConfig, "smoke", {"stream.severities": [6]}))
+
+
+def test_sizes_out_of_range_are_config_errors_naming_the_key():
+    with pytest.raises(ConfigError, match=r"stream.severities=\[6\]: out of range; allowed: 1 .. 5"):
+        resolve_config(TTALSAConfig, "smoke", {"stream.severities": [6]})
+    for key, value in (("seeds", 0), ("stream.batch_size", 0), ("source.rho", 0.5), ("threads", 0)):
+        with pytest.raises(ConfigError, match=f"{key}={value}: out of range"):
+            resolve_config(TTALSAConfig, "smoke", {key: value})
 
 
 def test_the_run_grid_names_variants_in_the_spec_notation():
@@ -26,3 +32,4 @@ def test_the_run_grid_names_variants_in_the_spec_notation():
     assert names[:3] == ["source", "source+lsa", "source+logit"]
     assert {"tent+lsa-oracle", "tent+logit-oracle", "tent+lsa-frozen"} <= set(names)
     assert len(names) == len(set(names))
+    assert all(variant_name(*parse_variant(name)) == name for name in names)

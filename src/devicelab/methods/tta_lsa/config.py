@@ -10,7 +10,7 @@ from typing import ClassVar, Literal
 
 import numpy as np
 
-from devicelab.core.config import ConfigError
+from devicelab.core.config import ConfigError, ranged
 from devicelab.data.corruptions import CORRUPTIONS, FAITHFUL_CORRUPTIONS
 from devicelab.methods.tta_lsa.data import target_prior
 from devicelab.methods.tta_lsa.heads import HEAD_NAMES
@@ -26,8 +26,8 @@ class SourceConfig:
 
     backbone: Literal["cnn-tiny", "glyphnet"] = "cnn-tiny"
     domains: list[str] = field(default_factory=lambda: ["serif", "sans", "mono", "hand", "decor"])
-    rho: float = 10.0  # ρ_s: forward long tail, n_k = ⌊n_max · ρ^(−r_k)⌋
-    n_max: int = 1000
+    rho: float = ranged(10.0, low=1.0)  # ρ_s: forward long tail, n_k = ⌊n_max · ρ^(−r_k)⌋
+    n_max: int = ranged(1000, low=1)
     class_order_seed: int = -1  # -1: class 0 is the head; otherwise a seeded permutation of head ranks
     epochs: int = 30
     optimizer: Literal["adam", "sgd"] = "adam"
@@ -58,14 +58,14 @@ class StreamConfig:
     """Test domains: corruption × severity × target prior (spec §4, §6.3)."""
 
     corruptions: list[str] = field(default_factory=lambda: list(QUICK_CORRUPTIONS))
-    severities: list[int] = field(default_factory=lambda: [5])
+    severities: list[int] = ranged(low=1, high=5, default_factory=lambda: [5])
     # forward / backward: LT with ρ_s; forward-50: explicit ratio; uniform; dirichlet-1.0-0: Dir(α=1), draw 0
     targets: list[str] = field(default_factory=lambda: ["forward", "uniform", "backward"])
     size: int = 1000  # samples per domain (constant-size); 0 = "max" (every sample of the largest class)
-    per_class: int = 300  # glyph-digits-c images per class and severity (N = 10·per_class)
+    per_class: int = ranged(300, low=1)  # glyph-digits-c images per class and severity (N = 10·per_class)
     order: Literal["iid", "dirichlet"] = "iid"
     order_beta: float = 0.1
-    batch_size: int = 64
+    batch_size: int = ranged(64, low=1)
     reset: Literal["domain", "continual"] = "domain"
 
 
@@ -94,9 +94,10 @@ class TTALSAConfig:
     """tta-lsa: defaults are the quick profile (spec §4)."""
 
     seed: int = 0
-    seeds: int = 3
+    seeds: int = ranged(3, low=1)
     glyph_root: str = ""  # a folder in the glyph-digits layout; "" = the built glyph-digits corpus
-    threads: int = 1
+    workers: int = ranged(0, low=0)  # stages run in parallel processes; 0: one per core
+    threads: int = ranged(1, low=1)  # torch threads per worker
     source: SourceConfig = field(default_factory=SourceConfig)
     adapter: AdapterSettings = field(default_factory=AdapterSettings)
     stream: StreamConfig = field(default_factory=StreamConfig)
@@ -157,6 +158,12 @@ def variant_name(method: str, head: str) -> str:
     return method if head == "plain" else f"{method}+{head}"
 
 
+def parse_variant(name: str) -> tuple[str, str]:
+    """``tent+lsa`` -> ``("tent", "lsa")``, ``tent`` -> ``("tent", "plain")`` (see variant_name)."""
+    method, _, head = name.partition("+")
+    return method, head or "plain"
+
+
 def variants(cfg: TTALSAConfig) -> list[tuple[str, str]]:
     """(method, head) pairs of the run grid (spec §5)."""
     out = [(m, h) for m in cfg.tta.methods for h in cfg.tta.heads]
@@ -171,7 +178,8 @@ def variants(cfg: TTALSAConfig) -> list[tuple[str, str]]:
 
 
 def validate(cfg: TTALSAConfig) -> None:
-    """Check the names and sizes a run needs before any work starts; errors name the config key."""
+    """Check the names a run needs before any work starts (TTA methods, heads, targets, corruptions); errors
+    name the config key and the choices. Ranges are checked when the config is built (``ranged``)."""
     for key in ("methods", "oracle_methods", "frozen_methods"):
         for method in getattr(cfg.tta, key):
             if method not in TTA_REGISTRY.names():
@@ -191,17 +199,3 @@ def validate(cfg: TTALSAConfig) -> None:
             raise ConfigError(
                 f"stream.corruptions: unknown corruption {corruption!r}; valid: {', '.join(CORRUPTIONS)}"
             )
-    for severity in cfg.stream.severities:
-        if severity not in (1, 2, 3, 4, 5):
-            raise ConfigError(f"stream.severities: {severity} is not a severity 1..5")
-    for key, value in (
-        ("seeds", cfg.seeds),
-        ("stream.batch_size", cfg.stream.batch_size),
-        ("stream.per_class", cfg.stream.per_class),
-        ("source.n_max", cfg.source.n_max),
-        ("threads", cfg.threads),
-    ):
-        if value < 1:
-            raise ConfigError(f"{key} must be >= 1, got {value}")
-    if cfg.source.rho < 1:
-        raise ConfigError(f"source.rho must be >= 1, got {cfg.source.rho}")

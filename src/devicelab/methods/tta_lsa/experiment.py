@@ -8,53 +8,29 @@ evaluate the pre-registered claims C0–C3 (§8).
 
 from __future__ import annotations
 
-import statistics
-
-import numpy as np
-import torch
-
 from devicelab.core.claims import Claim
 from devicelab.core.experiment import Experiment
-from devicelab.core.progress import progress
 from devicelab.core.run import RunContext
+from devicelab.core.stages import Stage, plan_stages, run_stages
 from devicelab.methods.tta_lsa import report
 from devicelab.methods.tta_lsa.config import PAIRED_METHODS, TTALSAConfig, validate, variant_name, variants
-from devicelab.methods.tta_lsa.data import make_domains, prepare_data
-from devicelab.methods.tta_lsa.recipe import eata_fisher, evaluate_variant, label_shift_adapter, source_model
+from devicelab.methods.tta_lsa.data import prepare_data
+from devicelab.methods.tta_lsa.recipe import SEED_STAGE, evaluate_stage, train_seed_stage
 
 
 def run(cfg: TTALSAConfig, ctx: RunContext) -> dict[str, list[float]]:
-    """Source training, adapter training and online evaluation for every seed; then tables, plots, metrics."""
+    """Stages ``source-and-adapter-seedS`` (source model, then adapter), then one stage per (variant, seed) of
+    online evaluation, each in parallel workers; then metrics, tables and plots."""
     validate(cfg)
-    torch.set_num_threads(cfg.threads)
     pools = prepare_data(cfg, ctx)
-    grid = variants(cfg)
-    per_seed: list[dict[str, dict[str, dict[str, float]]]] = []
-    adapter_params = 0
-    for seed in range(cfg.seed, cfg.seed + cfg.seeds):
-        model, meta = source_model(cfg, ctx, pools, seed)
-        counts = np.asarray(meta["class_counts"], dtype=np.float64)
-        source_prior = torch.as_tensor(counts / counts.sum(), dtype=torch.float32)
-        adapter = label_shift_adapter(cfg, ctx, model, pools, meta, seed)
-        adapter_params = sum(p.numel() for p in adapter.parameters())
-        domains = make_domains(cfg, pools, seed)
-        fisher = None
-        results: dict[str, dict[str, dict[str, float]]] = {}
-        for method, head in progress(grid, desc=f"seed {seed}", total=len(grid)):
-            name = variant_name(method, head)
-            if method == "eata" and fisher is None and not ctx.has_stage(f"eval-{name}-seed{seed}"):
-                fisher = eata_fisher(cfg, model, pools, source_prior, seed)
-            results[name] = ctx.stage(
-                f"eval-{name}-seed{seed}",
-                lambda m=method, h=head, net=model, a=adapter, p=source_prior, d=domains, f=fisher: (
-                    evaluate_variant(m, h, cfg, net, a, p, d, f)
-                ),
-            )
-            mean_acc = statistics.fmean(r["acc"] for r in results[name].values())
-            ctx.log(event="variant", seed=seed, variant=name, mean_acc=mean_acc)
-        per_seed.append(results)
+    seeds = range(cfg.seed, cfg.seed + cfg.seeds)
+    names = [variant_name(m, h) for m, h in variants(cfg)]
+    parallel = {"workers": cfg.workers, "threads": cfg.threads}
+    trained = run_stages(ctx, plan_stages([SEED_STAGE], seeds), train_seed_stage, pools, **parallel)
+    evaluated = run_stages(ctx, plan_stages(names, seeds), evaluate_stage, pools, **parallel)
+    per_seed = [{name: evaluated[Stage(name, seed).name] for name in names} for seed in seeds]
     metrics = report.aggregate(cfg, per_seed)
-    metrics["adapter_params"] = float(adapter_params)
+    metrics["adapter_params"] = trained.of(SEED_STAGE)[-1]["adapter_params"]
     report.write_report(cfg, ctx, metrics, per_seed, EXPERIMENT.claims)
     return metrics
 

@@ -1,21 +1,26 @@
-"""One seed of tta-lsa: train (or read back) the source model and the adapter, then adapt online.
+"""The stages of tta-lsa: per seed, train the source model and the adapter; per (variant, seed), adapt online.
 
 Spec ``tta-lsa.md`` §3.4 (source, then adapter on its cached features, both checkpointed per seed), §3.6 and
 §5 (every TTA method × head on the same domains, reset between domains unless ``stream.reset=continual``).
+:func:`train_seed_stage` and :func:`evaluate_stage` are the stage functions of
+:func:`devicelab.core.stages.run_stages`; an evaluation stage reads its seed's models back from checkpoints.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+import statistics
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from devicelab.core.checkpoint import load_model_weights, save_model
 from devicelab.core.seeding import child_rng, seed_everything
+from devicelab.core.stages import Stage
 from devicelab.methods.tta_lsa.adapter import AdapterConfig, LabelShiftAdapter
-from devicelab.methods.tta_lsa.data import Domain, Pools, long_tailed_source
+from devicelab.methods.tta_lsa.config import parse_variant
+from devicelab.methods.tta_lsa.data import Domain, Pools, long_tailed_source, make_domains
 from devicelab.methods.tta_lsa.estimator import PriorEstimator
 from devicelab.methods.tta_lsa.evaluate import run_stream
 from devicelab.methods.tta_lsa.heads import make_head
@@ -190,3 +195,33 @@ def eata_fisher(
     take = child_rng(seed, "fisher").permutation(idx)[: cfg.tta.fisher_samples]
     plain = build_method("eata", "plain", cfg, model, None, source_prior, None, None)
     return compute_fisher(plain, images_to_tensor(pools.source_images[take]))
+
+
+SEED_STAGE = "source-and-adapter"  # the variant name of the per-seed training stages
+
+
+def train_seed_stage(pools: Pools, stage: Stage, ctx: RunContext) -> dict[str, Any]:
+    """Stage ``source-and-adapter-seedS``: train (or read back) one seed's source model and adapter."""
+    cfg = ctx.config
+    model, meta = source_model(cfg, ctx, pools, stage.seed)
+    adapter = label_shift_adapter(cfg, ctx, model, pools, meta, stage.seed)
+    return {
+        "adapter_params": float(sum(p.numel() for p in adapter.parameters())),
+        "final_train_acc": meta["final_train_acc"],
+    }
+
+
+def evaluate_stage(pools: Pools, stage: Stage, ctx: RunContext) -> dict[str, dict[str, float]]:
+    """Stage ``VARIANT-seedS``: online metrics of one (method, head) on every domain of the seed."""
+    cfg = ctx.config
+    method, head = parse_variant(stage.variant)
+    model, meta = source_model(cfg, ctx, pools, stage.seed)
+    counts = np.asarray(meta["class_counts"], dtype=np.float64)
+    source_prior = torch.as_tensor(counts / counts.sum(), dtype=torch.float32)
+    adapter = label_shift_adapter(cfg, ctx, model, pools, meta, stage.seed)
+    fisher = eata_fisher(cfg, model, pools, source_prior, stage.seed) if method == "eata" else None
+    domains = make_domains(cfg, pools, stage.seed)
+    results = evaluate_variant(method, head, cfg, model, adapter, source_prior, domains, fisher)
+    mean_acc = statistics.fmean(r["acc"] for r in results.values())
+    ctx.log(event="variant", seed=stage.seed, variant=stage.variant, mean_acc=mean_acc)
+    return results

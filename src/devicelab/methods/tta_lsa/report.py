@@ -7,7 +7,9 @@ import statistics
 from collections.abc import Sequence
 
 from devicelab.core.claims import Claim, metric_mean, metric_std
+from devicelab.core.plots import new_figure, save_figure
 from devicelab.core.run import RunContext
+from devicelab.core.tables import format_per_seed, markdown_table
 from devicelab.methods.tta_lsa.config import PAIRED_METHODS, TTALSAConfig, variant_name, variants
 from devicelab.methods.tta_lsa.data import shifted_targets
 
@@ -53,11 +55,10 @@ def aggregate(
 
 
 def _fmt(values: Sequence[float] | None) -> str:
+    """Mean ± std over seeds with one decimal (one seed: its value); – where nothing was measured."""
     if not values or all(math.isnan(v) for v in values):
         return "–"
-    if len(values) == 1:
-        return f"{values[0]:.1f}"
-    return f"{metric_mean(values):.1f} ± {metric_std(values):.1f}"
+    return format_per_seed(values[0] if len(values) == 1 else values, digits=1, n=False)
 
 
 def required_positive_seeds(n: int) -> int:
@@ -103,15 +104,6 @@ def paired_verdicts(claims: Sequence[Claim], metrics: dict, profile: str) -> lis
     return rows
 
 
-def _markdown(rows: list[dict]) -> str:
-    if not rows:
-        return ""
-    cols = list(rows[0])
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
-    return "\n".join(lines)
-
-
 def write_report(cfg, ctx: RunContext, metrics: dict, per_seed: list, claims: Sequence[Claim]) -> None:
     """Per-prior accuracy table, the 2×2 control table, π̂ errors, claim verdicts, and one plot per target."""
     names = [variant_name(m, h) for m, h in variants(cfg)]
@@ -129,11 +121,11 @@ def write_report(cfg, ctx: RunContext, metrics: dict, per_seed: list, claims: Se
         }
         for name in names
     ]
-    ctx.add_table(f"**{title}**\n\n" + _markdown(rows))
+    ctx.add_table(f"**{title}**\n\n" + markdown_table(rows))
     balanced = [
         {"variant": name, **{t: _fmt(metrics.get(f"bacc/{name}/{t}")) for t in targets}} for name in names
     ]
-    ctx.add_table("**Balanced online accuracy (%) per target prior**\n\n" + _markdown(balanced))
+    ctx.add_table("**Balanced online accuracy (%) per target prior**\n\n" + markdown_table(balanced))
 
     shifted = shifted_targets(targets)
     control = []
@@ -154,7 +146,7 @@ def write_report(cfg, ctx: RunContext, metrics: dict, per_seed: list, claims: Se
     if control:
         ctx.add_table(
             f"**2×2 controls, shifted targets ({', '.join(shifted)}), online accuracy (%)**\n\n"
-            + _markdown(control)
+            + markdown_table(control)
         )
 
     l1 = [
@@ -163,12 +155,12 @@ def write_report(cfg, ctx: RunContext, metrics: dict, per_seed: list, claims: Se
         if any(f"prior_l1/{name}/{t}" in metrics for t in targets)
     ]
     if l1:
-        ctx.add_table("**End-of-domain ‖π̂ − π_t‖₁ (diagnostic)**\n\n" + _markdown(l1))
+        ctx.add_table("**End-of-domain ‖π̂ − π_t‖₁ (diagnostic)**\n\n" + markdown_table(l1))
 
     verdicts = paired_verdicts(claims, metrics, ctx.profile)
     if verdicts:
         ctx.add_table(
-            "**Claims under the spec's rule (mean margin and paired seeds)**\n\n" + _markdown(verdicts)
+            "**Claims under the spec's rule (mean margin and paired seeds)**\n\n" + markdown_table(verdicts)
         )
         status = {r["claim"]: r["verdict"] for r in verdicts}
         for r in (r for r in verdicts if r["verdict"] != "not measured"):
@@ -197,24 +189,16 @@ def write_report(cfg, ctx: RunContext, metrics: dict, per_seed: list, claims: Se
 HEAD_COLOURS = {"plain": "tab:grey", "lsa": "tab:blue", "logit": "tab:orange", "lsa-frozen": "tab:purple"}
 
 
-def _plots(cfg, ctx: RunContext, metrics: dict, names: list[str], targets: list[str]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def _plots(cfg: TTALSAConfig, ctx: RunContext, metrics: dict, names: list[str], targets: list[str]) -> None:
+    """One bar chart of online accuracy per variant for each target prior (``plots/accuracy_TARGET.png``)."""
     for target in targets:
         shown = [n for n in names if f"acc/{n}/{target}" in metrics]
         means = [metric_mean(metrics[f"acc/{n}/{target}"]) for n in shown]
         stds = [metric_std(metrics[f"acc/{n}/{target}"]) for n in shown]
         colours = [HEAD_COLOURS.get(n.partition("+")[2] or "plain", "tab:green") for n in shown]
-        fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(shown) + 2), 4))
+        fig, ax = new_figure(figsize=(max(6, 0.5 * len(shown) + 2), 4))
         ax.bar(range(len(shown)), means, yerr=stds, color=colours, capsize=3)
         ax.set_xticks(range(len(shown)), shown, rotation=60, ha="right", fontsize=8)
         ax.set_ylabel("online accuracy (%)")
         ax.set_title(f"tta-lsa, target prior {target} (mean over corruptions, {cfg.seeds} seed(s))")
-        fig.tight_layout()
-        path = ctx.plots_dir / f"accuracy_{target}.png"
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        ctx.add_plot(path)
+        save_figure(ctx, fig, f"accuracy_{target}.png", dpi=100)
