@@ -66,9 +66,16 @@ ENTRIES: tuple[Entry, ...] = (
 def _plugins() -> dict[str, Experiment]:
     out = {}
     for mod in filter(None, (m.strip() for m in os.environ.get("DEVICELAB_PLUGINS", "").split(","))):
-        module = importlib.import_module(mod)
-        if not hasattr(module, "EXPERIMENT"):  # a method package: its experiment.py holds EXPERIMENT
-            module = importlib.import_module(f"{mod}.experiment")
+        try:
+            module = importlib.import_module(mod)
+            if not hasattr(module, "EXPERIMENT"):  # a method package: its experiment.py holds EXPERIMENT
+                module = importlib.import_module(f"{mod}.experiment")
+        except ImportError as e:
+            raise ConfigError(
+                f"DEVICELAB_PLUGINS={os.environ['DEVICELAB_PLUGINS']}: cannot import {mod} ({e})"
+            ) from None
+        if not hasattr(module, "EXPERIMENT"):
+            raise ConfigError(f"DEVICELAB_PLUGINS: {module.__name__} defines no EXPERIMENT")
         out[module.EXPERIMENT.name] = module.EXPERIMENT
     return out
 
