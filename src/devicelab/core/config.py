@@ -196,8 +196,11 @@ def resolve_config(cls: type, profile: str = "quick", overrides: Mapping[str, An
 
 def load_config_yaml(cls: type, path) -> Any:
     """Read a ``config.yaml`` written by a run back into ``cls``."""
-    with open(path) as f:
-        values = yaml.safe_load(f)
+    try:
+        with open(path) as f:
+            values = yaml.safe_load(f)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: expected a mapping of config keys")
     return from_dict(cls, values)
