@@ -432,9 +432,8 @@ def _sox_mp3_roundtrip(audio: np.ndarray, kbps: int = 32) -> np.ndarray:
         [sox, "-R", "-D", *raw, "-", "-t", "mp3", "-C", str(kbps), "-"], input=pcm, capture_output=True
     )
     if encode.returncode != 0:
-        raise MissingToolError(
-            f"sox cannot write MP3 (install `libsox-fmt-mp3`): {encode.stderr.decode(errors='replace')[-200:]}"
-        )
+        detail = encode.stderr.decode(errors="replace")[-200:]
+        raise MissingToolError(f"sox cannot write MP3 (install `libsox-fmt-mp3`): {detail}")
     decode = subprocess.run(
         [sox, "-R", "-D", "-t", "mp3", "-", *raw, "-"], input=encode.stdout, capture_output=True
     )

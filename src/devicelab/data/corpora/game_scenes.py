@@ -9,6 +9,7 @@ no recording serves two cities, so splits are by source recording, never by segm
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -216,19 +217,37 @@ def _cities(params: ScenesParams, seed: int) -> list[CitySignature]:
     return [make_city(CITY_NAMES[i], d, seen, seed) for i, (d, seen) in enumerate(devices)]
 
 
-def _deal_order(recordings: list[Recording], seed: int, scene: str) -> list[Recording]:
-    """Seeded order that alternates packages, so that every city draws from every package it can."""
-    by_package: dict[str, list[Recording]] = defaultdict(list)
+def recording_family(r: Recording) -> str:
+    """Takes of one kind of place in one package (``TraficHigh1..3``, ``env_sounds_water.1..4``, the
+    megaglest tilesets' ``day.ogg``): the file name without its take number."""
+    stem = r.member.replace("!", "/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    return f"{r.package}:{re.sub(r'[._-]?[0-9]+$', '', stem)}"
+
+
+def _held_out_order(recordings: list[Recording], seed: int, scene: str, n: int) -> list[Recording]:
+    """``n`` recordings for test and unseen locations, then the training rest, in a seeded order.
+
+    Held-out recordings are taken in turn from the families (and packages) that keep at least one other
+    take on the training side, so that a test location is a new recording of a kind of place that
+    training has heard [reconstruction: TAU's test locations are new places of the same scene classes].
+    """
+    families: dict[str, list[Recording]] = defaultdict(list)
     for r in sorted(recordings, key=lambda r: stable_int(seed, "deal", scene, r.source_id)):
-        by_package[r.package].append(r)
-    packages = sorted(by_package, key=lambda p: stable_int(seed, "package", scene, p))
-    order, i = [], 0
-    while len(order) < len(recordings):
-        for p in packages:
-            if i < len(by_package[p]):
-                order.append(by_package[p][i])
-        i += 1
-    return order
+        families[recording_family(r)].append(r)
+    order = sorted(families, key=lambda f: stable_int(seed, "family", scene, f))
+    held: list[Recording] = []
+    while len(held) < n:
+        spare = [f for f in order if len(families[f]) >= 2]
+        if not spare:  # not enough families with two takes: take from any
+            spare = [f for f in order if families[f]]
+        # the family with most takes left, packages in turn
+        packages_used = Counter(r.package for r in held)
+        spare.sort(key=lambda f: (packages_used[families[f][0].package], -len(families[f])))
+        held.append(families[spare[0]].pop(0))
+        order.remove(spare[0])
+        order.append(spare[0])
+    rest = [r for f in sorted(families) for r in families[f]]
+    return held + sorted(rest, key=lambda r: stable_int(seed, "deal", scene, r.source_id))
 
 
 def min_recordings(params: ScenesParams) -> int:
@@ -241,12 +260,13 @@ def plan_scene(
 ) -> ScenePlan:
     """Deal a scene's recordings to cities and lay out its locations (corpora.md, game-scenes "Splits").
 
-    Test recordings of the seen cities are dealt first, then one recording per unseen city, then every
-    remaining recording goes to the training side of the seen cities in turn.
+    Test recordings of the seen cities are dealt first, then one recording per unseen city (both from
+    :func:`_held_out_order`), then every remaining recording goes to the training side of the seen cities
+    in turn.
     """
-    order = _deal_order(recordings, seed, scene)
     seen = [c for c in cities if c.seen]
     unseen = [c for c in cities if not c.seen]
+    order = _held_out_order(recordings, seed, scene, len(seen) + len(unseen))
     by_city: dict[str, dict[str, list[str]]] = {
         c.name: {"train": [], "test": [], "unseen": []} for c in cities
     }
@@ -422,7 +442,8 @@ def build(ctx: BuildContext) -> dict[str, Any]:
             )
     n_clips = sum(t.location.segments for t in tasks)
     ctx.log(
-        f"game-scenes ({ctx.profile}): {len(plans)} scenes, {len(cities)} cities, {n_clips} clips, {ctx.jobs} job(s)"
+        f"game-scenes ({ctx.profile}): {len(plans)} scenes, {len(cities)} cities, {n_clips} clips, "
+        f"{ctx.jobs} job(s)"
     )
     results = run_tasks(_render_location, tasks, ctx.jobs, log_progress(ctx.log, len(tasks), "locations"))
     rows = sorted((row for result in results for row in result), key=lambda r: r["filename"])
