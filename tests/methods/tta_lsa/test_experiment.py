@@ -57,6 +57,8 @@ def test_smoke_run_writes_metrics_claims_tables_and_plots(glyph_fixture, capsys)
     # an interrupted run resumes: finished stages are read back, a lost one is redone with the same result
     (run_dir / "metrics.json").unlink()
     (run_dir / "stages" / "tent+lsa-seed0.json").unlink()
+    meta = json.loads((run_dir / "run.json").read_text())
+    (run_dir / "run.json").write_text(json.dumps({**meta, "state": "started"}))  # as a killed run leaves it
     assert main(_smoke_args(glyph_fixture, "--resume")) == 0
     again = json.loads((run_dir / "metrics.json").read_text())
     assert again["metrics"] == metrics
