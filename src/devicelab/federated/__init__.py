@@ -19,6 +19,7 @@ from devicelab.federated.algo import (  # noqa: E402
     torch_generator,
     weighted_average,
 )
+from devicelab.federated.fedavg import LocalTraining, TorchFedAvg, load_arrays, model_arrays  # noqa: E402
 from devicelab.federated.loop import run_loop  # noqa: E402
 from devicelab.federated.rounds import FederatedConfig, RunResult  # noqa: E402
 
@@ -27,9 +28,13 @@ __all__ = [
     "FaultPlan",
     "FedAlgorithm",
     "FederatedConfig",
+    "LocalTraining",
     "RoundPlan",
     "RunResult",
     "SimulatedDropout",
+    "TorchFedAvg",
+    "load_arrays",
+    "model_arrays",
     "run_loop",
     "sample_partitions",
     "stream_rng",

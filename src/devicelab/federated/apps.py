@@ -31,15 +31,6 @@ DROPOUT_MARKER = "devicelab-simulated-dropout"
 RESULT_PREFIX = "devicelab-result: "
 
 
-def devicelab_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("devicelab")
-    except PackageNotFoundError:
-        return "0+unknown"
-
-
 def make_client_app(resolve: ClientResolver, stages: tuple[str, ...] = ("train",)) -> ClientApp:
     """A ``ClientApp`` answering ``train`` (and ``train.<stage>`` for the other ``stages``) and
     ``query.whoami``. The partition id comes from ``context.node_config["partition-id"]``."""
@@ -69,7 +60,7 @@ def make_client_app(resolve: ClientResolver, stages: tuple[str, ...] = ("train",
     @app.query("whoami")
     def whoami(msg: Message, context: Context) -> Message:
         pid = int(context.node_config["partition-id"])
-        return Message(records.whoami_content(pid, devicelab_version()), reply_to=msg)
+        return Message(records.whoami_content(pid, records.devicelab_version()), reply_to=msg)
 
     return app
 

@@ -89,6 +89,16 @@ def audit_train_reply(
     return problems, arrays, metrics
 
 
+def devicelab_version() -> str:
+    """The installed devicelab version, which every node of a deployment must share."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("devicelab")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
 def whoami_content(partition_id: int, version: str) -> RecordDict:
     """The reply to ``query.whoami``: the node's partition id and devicelab version."""
     return RecordDict({"whoami": ConfigRecord({"partition-id": int(partition_id), "version": version})})

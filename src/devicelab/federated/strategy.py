@@ -62,9 +62,7 @@ class DevicelabStrategy(FedAvg):
             for n in nodes
         ]
         replies = list(grid.send_and_receive(messages, timeout=self.cfg.timeout_s))
-        from devicelab.federated.apps import devicelab_version
-
-        mine = devicelab_version()
+        mine = records.devicelab_version()
         node_of: dict[int, int] = {}
         for msg in replies:
             if msg.has_error():

@@ -1,7 +1,7 @@
 """FedFD and the baselines (FedAvg, FedProx, FedBN, FedSR) as pure federated algorithms.
 
-Each class implements :class:`devicelab.federated.algo.FedAlgorithm`: ``init_global``, ``plan``,
-``client_update``, ``aggregate``, ``server_eval``, ``wire_keys``. They import nothing from Flower; the
+Each class subclasses :class:`devicelab.federated.fedavg.TorchFedAvg` and overrides its hooks (``wire_keys``,
+``aggregate``, ``loss``, ``local_state``, ...). They import nothing from Flower; the
 loop engine and the Flower apps call them alike. Every random draw comes from
 ``stream_rng(seed, round, pid, stream)`` (streams ``"data"`` for batch order, ``"u"`` for FedFD's mixing
 weights, ``"z"`` for FedSR's samples).
@@ -9,9 +9,8 @@ weights, ``"z"`` for FedSR's samples).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import torch
@@ -26,6 +25,7 @@ from devicelab.federated.algo import (
     torch_generator,
     weighted_average,
 )
+from devicelab.federated.fedavg import LocalTraining, TorchFedAvg, load_arrays, model_arrays
 from devicelab.methods.fed_dg.bn import (
     FedFDBatchNorm2d,
     bn_mode,
@@ -36,7 +36,21 @@ from devicelab.methods.fed_dg.bn import (
 from devicelab.methods.fed_dg.data import ClientData
 from devicelab.nn.glyphnet import GlyphNet, GlyphNetConfig
 
-METRIC_KEYS = frozenset({"train-loss", "train-acc"})
+__all__ = [
+    "EVAL_MODES",
+    "FedAvg",
+    "FedBN",
+    "FedFD",
+    "FedProx",
+    "FedSR",
+    "LocalTraining",
+    "ModelConfig",
+    "build_model",
+    "evaluate",
+    "load_arrays",
+    "model_arrays",
+]
+
 EVAL_MODES = ("global", "ifa", "instance", "testbatch")
 
 
@@ -124,16 +138,6 @@ def build_model(cfg: ModelConfig) -> nn.Module:
     return net
 
 
-def model_arrays(model: nn.Module) -> Arrays:
-    """The full state dict as numpy arrays (sorted keys; BN buffers included)."""
-    return {k: v.detach().cpu().numpy().copy() for k, v in sorted(model.state_dict().items())}
-
-
-def load_arrays(model: nn.Module, arrays: Arrays) -> None:
-    """Load a complete numpy state dict into ``model`` (strict)."""
-    model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in arrays.items()}, strict=True)
-
-
 def bn_keys(model: nn.Module) -> set[str]:
     """Every state-dict key of the BN layers (affine, buffers and adapter)."""
     names = fedfd_layers(model)
@@ -145,72 +149,19 @@ def bn_keys(model: nn.Module) -> set[str]:
 
 
 @dataclass
-class LocalTraining:
-    """Client optimisation: SGD with momentum and weight decay, ``local_epochs`` over the local data."""
-
-    lr: float = 0.05
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    batch_size: int = 32
-    local_epochs: int = 1
-
-
-@dataclass
-class FedAvg:
+class FedAvg(TorchFedAvg):
     """FedAvg over the whole state dict, BN running buffers included, weighted by sample count
-    (McMahan et al. 2017; the FedDG-GA PACS protocol)."""
+    (McMahan et al. 2017; the FedDG-GA PACS protocol). FedFD's adapter is neither sent nor trained here."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
-    train: LocalTraining = field(default_factory=LocalTraining)
-    rounds: int = 12
-    seed: int = 0
-    eval_data: tuple[torch.Tensor, torch.Tensor] | None = None  # held-out (images, labels), server only
-    eval_batch: int = 256
-    name: str = "fedavg"
-    metric_keys: frozenset[str] = METRIC_KEYS
-    stages: tuple[str, ...] = ("train",)
-
-    # -- protocol -----------------------------------------------------------------------------------------
-    @property
-    def num_rounds(self) -> int:
-        return self.rounds
-
-    def init_global(self, seed: int) -> Arrays:
-        with torch.random.fork_rng():
-            torch.manual_seed(seed)
-            return model_arrays(build_model(self.model))
-
-    def plan(self, round: int) -> RoundPlan:
-        return RoundPlan(round, "train", self.seed)
+    build_model: Callable[[ModelConfig], nn.Module] = build_model  # the module-level builder above
 
     def wire_keys(self, plan: RoundPlan) -> set[str]:
-        return {k for k in self._keys() if not is_adapter_key(k)}
+        return {k for k in self.state_keys() if not is_adapter_key(k)}
 
-    def aggregate(self, global_arrays: Arrays, replies: Sequence[ClientReply], plan: RoundPlan) -> Arrays:
-        return weighted_average(global_arrays, replies, self.wire_keys(plan))
-
-    def client_update(
-        self, global_arrays: Arrays, data: ClientData, state: Arrays, plan: RoundPlan
-    ) -> ClientReply:
-        model = build_model(self.model)
-        load_arrays(model, self.local_start(global_arrays, state))
-        context = self.round_context(model, global_arrays, data, plan)
-        model.train()
-        opt = torch.optim.SGD(
-            self.optimised_parameters(model),
-            lr=self.train.lr,
-            momentum=self.train.momentum,
-            weight_decay=self.train.weight_decay,
-        )
-        loss_sum, correct, seen = self.run_epochs(model, opt, data, plan, context)
-        arrays = model_arrays(model)
-        wire = self.wire_keys(plan)
-        return ClientReply(
-            {k: arrays[k] for k in sorted(wire)},
-            len(data),
-            {"train-loss": loss_sum / max(seen, 1), "train-acc": correct / max(seen, 1)},
-            state=self.local_state(model, arrays),
-        )
+    def optimised_parameters(self, model: nn.Module) -> list[nn.Parameter]:
+        """The parameters the client's SGD updates in the main stage (the adapter is left alone)."""
+        return [p for n, p in model.named_parameters() if not is_adapter_key(n)]
 
     def server_eval(self, arrays: Arrays, plan: RoundPlan) -> dict[str, float]:
         if self.eval_data is None:
@@ -219,67 +170,6 @@ class FedAvg:
         return {
             f"acc-{m}": a for m, a in evaluate(self, arrays, *self.eval_data, modes, self.eval_batch).items()
         }
-
-    # -- hooks --------------------------------------------------------------------------------------------
-    def optimised_parameters(self, model: nn.Module) -> list[nn.Parameter]:
-        """The parameters the client's SGD updates in the main stage (the adapter is left alone)."""
-        return [p for n, p in model.named_parameters() if not is_adapter_key(n)]
-
-    def local_start(self, global_arrays: Arrays, state: Arrays) -> Arrays:
-        """The arrays a client starts its round from (FedBN keeps its own BN layers)."""
-        return global_arrays
-
-    def local_state(self, model: nn.Module, arrays: Arrays) -> Arrays:
-        """What stays on the client after the round."""
-        return {}
-
-    def round_context(
-        self, model: nn.Module, global_arrays: Arrays, data: ClientData, plan: RoundPlan
-    ) -> Any:
-        return None
-
-    def loss(
-        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, plan: RoundPlan, context: Any, pid: int
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(loss, logits of the plain pass) for one batch."""
-        logits = model(x)
-        return F.cross_entropy(logits, y), logits
-
-    # -- shared machinery ---------------------------------------------------------------------------------
-    def _keys(self) -> list[str]:
-        if not hasattr(self, "_key_cache"):
-            self._key_cache = sorted(build_model(self.model).state_dict())
-        return self._key_cache
-
-    def run_epochs(
-        self, model: nn.Module, opt: torch.optim.Optimizer, data: ClientData, plan: RoundPlan, context: Any
-    ) -> tuple[float, int, int]:
-        """``local_epochs`` passes over the data in the order of the stream ``"data"``; returns
-        (summed loss, correct, seen)."""
-        gen = torch_generator(plan.seed, plan.round, data.pid, "data")
-        loss_sum, correct, seen = 0.0, 0, 0
-        n, bs = len(data), self.train.batch_size
-        for _ in range(self.train.local_epochs):
-            order = torch.randperm(n, generator=gen)
-            for start in range(0, n, bs):
-                idx = order[start : start + bs]
-                if len(idx) < 2:
-                    continue  # BatchNorm needs two samples
-                x, y = data.images[idx], data.labels[idx]
-                loss, logits = self.loss(model, x, y, plan, context, data.pid)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                self.after_backward(model, x, y, plan, context)
-                opt.step()
-                loss_sum += float(loss.detach()) * len(idx)
-                correct += int((logits.detach().argmax(1) == y).sum())
-                seen += len(idx)
-        return loss_sum, correct, seen
-
-    def after_backward(
-        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, plan: RoundPlan, context: Any
-    ) -> None:
-        """Extra gradients before the optimiser step (FedFD's joint adapter training)."""
 
 
 def proximal_term(model: nn.Module, global_params: dict[str, torch.Tensor], mu: float) -> torch.Tensor:
@@ -420,10 +310,10 @@ class FedFD(FedAvg):
 
     def wire_keys(self, plan: RoundPlan) -> set[str]:
         if plan.stage == "ifa":
-            return {k for k in self._keys() if is_adapter_key(k)}
+            return {k for k in self.state_keys() if is_adapter_key(k)}
         if self.ifa_schedule == "joint":
-            return set(self._keys())
-        return {k for k in self._keys() if not is_adapter_key(k)}
+            return set(self.state_keys())
+        return {k for k in self.state_keys() if not is_adapter_key(k)}
 
     def aggregate(self, global_arrays: Arrays, replies: Sequence[ClientReply], plan: RoundPlan) -> Arrays:
         out = weighted_average(global_arrays, replies, self.wire_keys(plan))

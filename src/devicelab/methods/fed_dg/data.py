@@ -169,6 +169,11 @@ class ClientData:
     def __len__(self) -> int:
         return len(self.labels)
 
+    @property
+    def inputs(self) -> torch.Tensor:
+        """The images, as :class:`devicelab.federated.fedavg.TorchFedAvg` reads a client's inputs."""
+        return self.images
+
 
 @dataclass
 class LodoSplit:
