@@ -18,8 +18,9 @@ import statistics
 import numpy as np
 import torch
 
-from devicelab.core.bench import format_table, interleaved, write_bench
+from devicelab.core.bench import interleaved, write_bench
 from devicelab.core.config import resolve_config
+from devicelab.core.tables import markdown_table
 from devicelab.methods.fed_dg.config import FedDGConfig
 from devicelab.methods.fed_dg.data import domain_source
 from devicelab.methods.fed_dg.recipe import run_one
@@ -95,7 +96,7 @@ def main() -> None:
             "ms per round (round 2 on)": summary["per_round"]["loop_ms"],
         },
     ]
-    print(format_table(rows))
+    print(markdown_table(rows))
     q1, q3 = summary["ratio_iqr"]
     pr = summary["per_round"]
     print(f"end to end: flower / loop = {summary['ratio']:.2f} (IQR {q1:.2f}–{q3:.2f}; target ≤ 1.5)")

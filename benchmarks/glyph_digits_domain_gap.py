@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from devicelab.core.bench import format_table, write_bench
+from devicelab.core.bench import write_bench
+from devicelab.core.tables import markdown_table
 from devicelab.data.corpora import ensure_corpus
 from devicelab.data.datasets.domains import list_domains, load_domain
 
@@ -106,7 +107,7 @@ def main() -> None:
     rows = [{"train \\ test": s, **{t: round(matrix[s][t], 1) for t in order}} for s in order]
     in_domain = float(np.mean([matrix[d][d] for d in order]))
     cross = float(np.mean([matrix[s][t] for s in order for t in order if s != t]))
-    print(format_table(rows))
+    print(markdown_table(rows))
     print(
         f"mean in-domain {in_domain:.1f} %, mean cross-domain {cross:.1f} %, "
         f"gap {in_domain - cross:.1f} points"

@@ -171,8 +171,9 @@ def main(argv: list[str] | None = None) -> int:
         probe(args)
         return 0
 
-    from devicelab.core.bench import format_table, write_bench
+    from devicelab.core.bench import write_bench
     from devicelab.core.memory import measure_peak_rss
+    from devicelab.core.tables import markdown_table
 
     torch.set_num_threads(1)
     prof = PROFILES[args.profile]
@@ -224,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
             record["latents"][str(latent)] = {"accounted": acc, "rss_raw": rss}
     record["rows"] = rows
     path = write_bench("hollowed_net_memory", args.profile, record)
-    print(format_table(rows))
+    print(markdown_table(rows))
     print(
         f"device: {'GPU ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'CPU'}; "
         f"written {path}"

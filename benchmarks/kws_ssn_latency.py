@@ -30,8 +30,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from devicelab.audio.augment import BackgroundNoiseMixer
 from devicelab.audio.features import LogMel
-from devicelab.core.bench import format_table, interleaved, write_bench
+from devicelab.core.bench import interleaved, write_bench
 from devicelab.core.onnx import onnx_parity
+from devicelab.core.tables import markdown_table
 from devicelab.methods.kws_ssn.config import KwsSsnConfig
 from devicelab.methods.kws_ssn.export import deployable, export_waveform_model, load_trained
 from devicelab.methods.kws_ssn.recipe import build_bcresnet
@@ -198,12 +199,12 @@ def main() -> None:
         },
     ]
     print("Latency per 1 s clip, batch 1, 1 thread, log-mel front end inside the graph")
-    print(format_table(rows))
+    print(markdown_table(rows))
     print(
         f"parity (max abs logits diff, ORT vs eager): SSN {lat['parity_ssn']:.2e}, BN {lat['parity_bn']:.2e}"
     )
     print("\nconv + matmul MACs per 1 s clip (classifier only, FlopCounterMode)")
-    print(format_table([{"model": k, **v} for k, v in mac.items()]))
+    print(markdown_table([{"model": k, **v} for k, v in mac.items()]))
     train_rows = []
     for mode, timing in train.items():
         s = timing.summary()
@@ -219,7 +220,7 @@ def main() -> None:
             }
         )
     print(f"\nTraining throughput, batch {config.batch_size}, 1 thread")
-    print(format_table(train_rows))
+    print(markdown_table(train_rows))
     path = write_bench(
         "kws_ssn_latency",
         args.profile,

@@ -17,7 +17,8 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from devicelab.audio.features import LogMel
-from devicelab.core.bench import format_table, interleaved, write_bench
+from devicelab.core.bench import interleaved, write_bench
+from devicelab.core.tables import markdown_table
 
 BATCH, SAMPLES, SR = 64, 16000, 16000
 
@@ -71,7 +72,7 @@ def main() -> None:
             "clips/s": BATCH / s["wall_ms_a"] * 1e3,
         },
     ]
-    print(format_table(rows))
+    print(markdown_table(rows))
     print(
         f"max |LogMel - librosa| = {max_diff:.2e} (log-mel units); cpu-time ratio {s['cpu_ratio']:.2f}; "
         f"threads {args.threads}; flagged rounds {s['flagged_rounds']}/{s['rounds']} {s['warning']}"

@@ -14,7 +14,8 @@ import argparse
 
 import torch
 
-from devicelab.core.bench import format_table, interleaved, write_bench
+from devicelab.core.bench import interleaved, write_bench
+from devicelab.core.tables import markdown_table
 from devicelab.methods.tta_lsa.adapter import LabelShiftAdapter
 from devicelab.methods.tta_lsa.estimator import PriorEstimator
 from devicelab.methods.tta_lsa.heads import make_head
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             "methods": records,
         },
     )
-    print(format_table(rows))
+    print(markdown_table(rows))
     print(f"adapter parameters: {params['adapter']:,} (source model: {params['source_model']:,})")
     for name, rec in records.items():
         if rec["warning"]:

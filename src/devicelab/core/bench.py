@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from devicelab.core.tables import markdown_table
+
 
 @dataclass
 class Timing:
@@ -150,15 +152,5 @@ def write_bench(name: str, profile: str, record: Mapping[str, Any], root: Path |
     return path
 
 
-def format_table(rows: list[dict[str, Any]]) -> str:
-    """A markdown table from a list of dicts (keys of the first row are the columns)."""
-    if not rows:
-        return ""
-    cols = list(rows[0])
-
-    def cell(v: Any) -> str:
-        return f"{v:.4g}" if isinstance(v, float) else str(v)
-
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    lines += ["| " + " | ".join(cell(r.get(c, "")) for c in cols) + " |" for r in rows]
-    return "\n".join(lines)
+# the benchmarks' tables are the run tables (one implementation, in core.tables)
+format_table = markdown_table

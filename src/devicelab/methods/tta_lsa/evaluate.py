@@ -7,12 +7,7 @@ import torch
 
 from devicelab.methods.tta_lsa.streams import batches
 from devicelab.methods.tta_lsa.tta import TTAMethod
-
-
-def balanced_accuracy(labels: np.ndarray, predictions: np.ndarray) -> float:
-    """Mean per-class recall (%) over the classes present in ``labels``."""
-    recalls = [float(np.mean(predictions[labels == k] == k)) for k in np.unique(labels)]
-    return 100.0 * float(np.mean(recalls))
+from devicelab.metrics import balanced_accuracy
 
 
 def run_stream(
