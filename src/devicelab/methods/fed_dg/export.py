@@ -12,32 +12,19 @@ import numpy as np
 import torch
 from torch import nn
 
+from devicelab.core.onnx import export_onnx
 from devicelab.methods.fed_dg.bn import set_default_mode
 
 
 def export_ifa_onnx(model: nn.Module, path: Path, image_size: int = 32) -> Path:
-    """Write ``model`` in IFA inference mode to ``path`` (dynamo exporter, dynamic batch)."""
+    """Write ``model`` in IFA inference mode to ``path`` (dynamo exporter, dynamic batch up to 1024)."""
     model = model.eval()
     set_default_mode(model, "ifa")
     try:
         example = torch.randn(2, 3, image_size, image_size)
-        batch = torch.export.Dim("batch", min=1, max=1024)
-        program = torch.onnx.export(
-            model,
-            (example,),
-            dynamo=True,
-            dynamic_shapes=({0: batch},),
-            input_names=["images"],
-            output_names=["logits"],
-        )
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".partial")
-        program.save(str(tmp))
-        tmp.replace(path)
+        return export_onnx(model, path, example, input_name="images", output_name="logits", max_batch=1024)
     finally:
         set_default_mode(model, "plain")
-    return path
 
 
 def save_fedfd_arrays(
