@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
@@ -14,8 +15,8 @@ def test_accuracies():
     preds = torch.tensor([0, 0, 1, 1])
     assert accuracy(preds, labels) == 75.0
     per_class = per_class_accuracy(preds, labels, num_classes=3)
-    assert per_class[:2] == [100.0 * 2 / 3, 100.0] and math.isnan(per_class[2])
-    assert balanced_accuracy(labels.numpy(), preds.numpy()) == (100.0 * 2 / 3 + 100.0) / 2
+    assert per_class[:2] == pytest.approx([100.0 * 2 / 3, 100.0]) and math.isnan(per_class[2])
+    assert balanced_accuracy(labels.numpy(), preds.numpy()) == pytest.approx((100.0 * 2 / 3 + 100.0) / 2)
     assert math.isnan(accuracy(torch.zeros(0), torch.zeros(0)))
 
 
