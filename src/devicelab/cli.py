@@ -184,8 +184,14 @@ def _print_result(result: dict) -> None:
 def cmd_list() -> int:
     print(f"{'experiment':16s} {'status':16s} {'profiles':18s} paper")
     for name in experiments.names():
-        status = "implemented" if experiments.is_implemented(name) else "not implemented"
+        info = experiments.overview(name)
+        status = "implemented" if info.implemented else "not implemented"
         print(f"{name:16s} {status:16s} {'smoke quick full':18s} {experiments.paper(name)}")
+        if info.implemented:
+            print(
+                f"{'':16s} corpora: {', '.join(info.corpora) or '-'}; docs: {info.docs or '-'}; "
+                f"headline: {', '.join(info.headline) or '-'}"
+            )
     return 0
 
 

@@ -114,3 +114,25 @@ def get_experiment(name: str) -> Experiment:
                 raise NotImplementedError(f"experiment {name!r} ({e.paper}) is not implemented yet")
             return importlib.import_module(e.module).EXPERIMENT
     raise ConfigError(f"unknown experiment {name!r}; valid names: {', '.join(names())}")
+
+
+@dataclass(frozen=True)
+class Overview:
+    """What ``devicelab list`` and the report show of one experiment beside its numbers."""
+
+    name: str
+    paper: str
+    implemented: bool
+    corpora: tuple[str, ...] = ()  # offline corpora its quick profile builds
+    docs: str = ""  # its page, relative to the repository root
+    headline: tuple[str, ...] = ()  # metric keys shown beside the claims
+
+
+def overview(name: str) -> Overview:
+    """The contract fields of ``name`` (empty ones for an experiment that is not implemented)."""
+    if not is_implemented(name):
+        return Overview(name, paper(name), False)
+    experiment = get_experiment(name)
+    return Overview(
+        name, experiment.paper, True, tuple(experiment.corpora), experiment.docs, tuple(experiment.headline)
+    )
