@@ -56,9 +56,8 @@ def test_leave_one_domain_out_on_a_fake_pacs_tree(tmp_path):
 
 
 def test_missing_domain_folder_is_named(tmp_path):
-    source = DirectoryDomains(fake_pacs(tmp_path / "pacs", domains=PACS[:3]))
-    with pytest.raises(FileNotFoundError, match="sketch"):
-        source.domains()
+    with pytest.raises(FileNotFoundError, match="sketch"):  # when the source is opened, before any round
+        DirectoryDomains(fake_pacs(tmp_path / "pacs", domains=PACS[:3]))
 
 
 def test_bad_images_and_subsets():
