@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
+from devicelab.core.config import ranged
+
 
 @dataclass
 class EvalSettings:
@@ -41,8 +43,8 @@ class HollowedNetConfig:
     """Quick profile: tiny-sd (32 px, latent 8²), m = 6, LoRA r = 4, 200 steps × 1, 4 seeds (spec §8)."""
 
     seed: int = 0
-    seeds: int = 4
-    subjects: int = 6
+    seeds: int = ranged(4, low=1)
+    subjects: int = ranged(6, low=1)
     base: str = (
         "tiny-sd"  # "tiny-sd" | "random-tiny" (built in the run; smoke) | a local pipeline folder path
     )
@@ -73,6 +75,8 @@ class HollowedNetConfig:
     memory_depths: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
     memory_ranks: list[int] = field(default_factory=lambda: [1, 4, 16])
     memory_latents: list[int] = field(default_factory=lambda: [8, 32])
+    workers: int = ranged(0, low=0)  # fidelity stages run in parallel processes; 0: one per core
+    threads: int = ranged(1, low=1)  # torch threads per worker (one: faster than two contended ones)
     eval: EvalSettings = field(default_factory=EvalSettings)
     pretrain: PretrainSettings = field(default_factory=PretrainSettings)
 

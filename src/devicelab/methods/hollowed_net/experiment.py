@@ -14,7 +14,6 @@ Claims H1-H5 are registered exactly as spec §12 states them.
 
 from __future__ import annotations
 
-import statistics
 import time
 from typing import Any
 
@@ -23,12 +22,18 @@ import torch
 from devicelab.core.claims import Claim
 from devicelab.core.experiment import Experiment
 from devicelab.core.run import RunContext
+from devicelab.core.stages import plan_stages, run_stages
 from devicelab.methods.hollowed_net.artefacts import resolve_evaluators, resolve_model
 from devicelab.methods.hollowed_net.config import HollowedNetConfig, variant_key
 from devicelab.methods.hollowed_net.data import read_captioned, read_subjects, resolve_corpus
 from devicelab.methods.hollowed_net.evaluators import FidelityScorer
-from devicelab.methods.hollowed_net.recipe import memory_section, quality_run, transfer_section
-from devicelab.methods.hollowed_net.report import memory_table, quality_table
+from devicelab.methods.hollowed_net.recipe import (
+    FidelityTask,
+    memory_section,
+    quality_stage,
+    transfer_section,
+)
+from devicelab.methods.hollowed_net.report import fidelity_metrics, memory_table, quality_table
 
 PAPER = "Hollowed Net for On-Device Personalization of Text-to-Image Diffusion Models"
 
@@ -38,7 +43,7 @@ PAPER = "Hollowed Net for On-Device Personalization of Text-to-Image Diffusion M
 
 
 def run(config: HollowedNetConfig, ctx: RunContext) -> dict[str, Any]:
-    torch.set_num_threads(1)  # shared 2-core machines: one thread is faster than two contended ones
+    torch.set_num_threads(config.threads)
     t_start = time.perf_counter()
     corpus = resolve_corpus(config, ctx)
     evaluators = resolve_evaluators(config, ctx, corpus)
@@ -79,30 +84,11 @@ def run(config: HollowedNetConfig, ctx: RunContext) -> dict[str, Any]:
     drift_prompts = []
     if corpus is not None and config.eval.drift_prompts:
         drift_prompts = [r.text for r in read_captioned(corpus / "base" / "val")[: config.eval.drift_prompts]]
-    per: dict[str, dict[str, list[float]]] = {}
-    for variant in config.quality_variants:
-        for subject in subjects:
-            for s in range(config.seeds):
-                seed = config.seed + s
-                rec = ctx.stage(
-                    f"quality-{variant}-{subject.subject_id}-seed{seed}",
-                    lambda v=variant, sub=subject, sd=seed: quality_run(
-                        config, ctx, model_dir, sub, v, sd, scorer, drift_prompts
-                    ),
-                )
-                for k, val in rec.items():
-                    if isinstance(val, int | float) and val is not None:
-                        per.setdefault(variant, {}).setdefault(k, []).append(float(val))
-    seed_means = {}
-    for variant, recs in per.items():
-        for k, values in recs.items():
-            # per-seed values: mean over subjects for each seed (claims average over seeds)
-            by_seed = (
-                [statistics.fmean(values[i :: config.seeds]) for i in range(config.seeds)]
-                if (len(values) == len(subjects) * config.seeds)
-                else values
-            )
-            seed_means[f"{k}_{variant_key(variant)}"] = by_seed
+    subject_ids = [s.subject_id for s in subjects]
+    task = FidelityTask(model_dir, dict(zip(subject_ids, subjects)), scorer, drift_prompts)
+    stages = plan_stages(config.quality_variants, range(config.seed, config.seed + config.seeds), subject_ids)
+    results = run_stages(ctx, stages, quality_stage, task, workers=config.workers, threads=config.threads)
+    seed_means = fidelity_metrics(config, results, subject_ids)
     metrics.update(seed_means)
     ctx.add_table(quality_table(config, seed_means))
     ctx.note(f"wall time {time.perf_counter() - t_start:.0f} s (this invocation)")

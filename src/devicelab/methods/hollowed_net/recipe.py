@@ -2,19 +2,23 @@
 
 - :func:`memory_section`: accounted bytes of one training step per variant vs one inference forward;
 - :func:`transfer_section`: an adapter of a hollowed run back into the full U-Net, fused vs unfused (H5);
-- :func:`quality_run`: one (variant, subject, seed): fine-tune, transfer back, sample and score.
+- :func:`quality_run`: one (variant, subject, seed): fine-tune, transfer back, sample and score;
+  :func:`quality_stage` runs it as the stage ``VARIANT-SUBJECT-seedS`` (core.stages).
 """
 
 from __future__ import annotations
 
 import gc
+import shutil
 import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
+from devicelab.core.stages import Stage
 from devicelab.methods.hollowed_net.data import Subject, subject_images
 from devicelab.methods.hollowed_net.evaluators import FidelityScorer
 from devicelab.methods.hollowed_net.finetune import (
@@ -152,8 +156,8 @@ def quality_run(
         probe_every=config.probe_every,
         optim=OptimConfig(lr=config.lr, full_ft_lr=config.full_ft_lr),
     )
-    work = ctx.run_dir / "work"
-    work.mkdir(exist_ok=True)
+    work = ctx.run_dir / "work" / f"{variant}-{subject.subject_id}-seed{seed}"  # this stage's a_m store
+    work.mkdir(parents=True, exist_ok=True)
     v = Variant.parse(variant, config.rank)
     t0 = time.perf_counter()
     result = personalize(
@@ -210,7 +214,26 @@ def quality_run(
     record["eval_s"] = time.perf_counter() - t0 - train_s
     del unet
     gc.collect()
+    shutil.rmtree(work, ignore_errors=True)
     return record
+
+
+@dataclass
+class FidelityTask:
+    """What every fidelity stage reads: the base model, the subjects by id, the scorer, the drift prompts."""
+
+    model_dir: Path
+    subjects: dict[str, Subject]
+    scorer: FidelityScorer | None
+    drift_prompts: list[str]
+
+
+def quality_stage(task: FidelityTask, stage: Stage, ctx: RunContext) -> dict[str, Any]:
+    """Stage ``VARIANT-SUBJECT-seedS``: :func:`quality_run` of one variant on one subject with one seed."""
+    subject = task.subjects[stage.condition]
+    return quality_run(
+        ctx.config, ctx, task.model_dir, subject, stage.variant, stage.seed, task.scorer, task.drift_prompts
+    )
 
 
 @torch.no_grad()

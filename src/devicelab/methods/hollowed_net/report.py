@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+import statistics
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from devicelab.core.bench import format_table
 from devicelab.core.claims import format_metric
+from devicelab.core.stages import Stage
 from devicelab.methods.hollowed_net.config import HollowedNetConfig, variant_key
 
 
@@ -14,6 +17,31 @@ def memory_table(rows: list[dict[str, Any]]) -> str:
     """The rows of :func:`~devicelab.methods.hollowed_net.recipe.memory_section` under their title."""
     title = "Accounted memory of one training step vs one inference forward (bytes; MB = 1e6)"
     return f"{title}\n\n{format_table(rows)}"
+
+
+def fidelity_metrics(
+    config: HollowedNetConfig, results: Mapping[str, dict[str, Any]], subject_ids: Sequence[str]
+) -> dict[str, list[float]]:
+    """``{metric}_{variant}`` -> one value per seed, each the mean over subjects (claims average over seeds);
+    a metric missing from some stage keeps its raw values."""
+    seeds = range(config.seed, config.seed + config.seeds)
+    per: dict[str, dict[str, list[float]]] = {}
+    for variant in config.quality_variants:
+        for subject_id in subject_ids:
+            for seed in seeds:
+                for k, val in results[Stage(variant, seed, subject_id).name].items():
+                    if isinstance(val, int | float) and val is not None:
+                        per.setdefault(variant, {}).setdefault(k, []).append(float(val))
+    seed_means = {}
+    for variant, recs in per.items():
+        for k, values in recs.items():
+            by_seed = (
+                [statistics.fmean(values[i :: config.seeds]) for i in range(config.seeds)]
+                if (len(values) == len(subject_ids) * config.seeds)
+                else values
+            )
+            seed_means[f"{k}_{variant_key(variant)}"] = by_seed
+    return seed_means
 
 
 def quality_table(config: HollowedNetConfig, m: dict[str, list[float]]) -> str:
