@@ -7,16 +7,15 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from devicelab.core.bench import format_table
-from devicelab.core.claims import format_metric
 from devicelab.core.stages import Stage
+from devicelab.core.tables import format_per_seed, markdown_table
 from devicelab.methods.hollowed_net.config import HollowedNetConfig, variant_key
 
 
 def memory_table(rows: list[dict[str, Any]]) -> str:
     """The rows of :func:`~devicelab.methods.hollowed_net.recipe.memory_section` under their title."""
     title = "Accounted memory of one training step vs one inference forward (bytes; MB = 1e6)"
-    return f"{title}\n\n{format_table(rows)}"
+    return f"{title}\n\n{markdown_table(rows)}"
 
 
 def fidelity_metrics(
@@ -44,20 +43,27 @@ def fidelity_metrics(
     return seed_means
 
 
+QUALITY_COLUMNS = (
+    "dino",
+    "clip_i",
+    "clip_t",
+    "attr_acc",
+    "denoise_mse",
+    "prior_drift",
+    "mismatch",
+    "train_s",
+)
+
+
 def quality_table(config: HollowedNetConfig, m: dict[str, list[float]]) -> str:
     """Fidelity proxies, denoising MSE, prior drift, mismatch and training time per variant."""
-    cols = ["dino", "clip_i", "clip_t", "attr_acc", "denoise_mse", "prior_drift", "mismatch", "train_s"]
-    lines = [
-        "Fidelity (mean ± std over seeds; each seed averaged over subjects)\n",
-        "| variant | " + " | ".join(cols) + " |",
-        "|---|" + "---|" * len(cols),
-    ]
+    rows = []
     for v in config.quality_variants:
-        cells = []
-        for c in cols:
+        row = {"variant": v}
+        for c in QUALITY_COLUMNS:
             vals = m.get(f"{c}_{variant_key(v)}")
-            cells.append(
-                format_metric(vals, digits=4) if vals and not any(math.isnan(x) for x in vals) else "—"
-            )
-        lines.append(f"| {v} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+            measured = vals and not any(math.isnan(x) for x in vals)
+            row[c] = format_per_seed(vals, digits=4) if measured else "—"
+        rows.append(row)
+    title = "Fidelity (mean ± std over seeds; each seed averaged over subjects)"
+    return f"{title}\n\n{markdown_table(rows)}"
