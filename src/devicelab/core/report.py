@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -280,7 +281,7 @@ def render(
         lines.append(
             f"| {row['paper']} | `{name}` | {summary} | {wall / 60:.1f} min | {' '.join(plot_links) or '–'} |"
         )
-        details.append(_details(name, result, run_dir, plot_links))
+        details.append(_details(name, result, run_dir, plot_links, out_dir))
     lines += ["", "## Claims", "", claims_table(rows), ""]
     if skipped:
         lines += ["## Unreadable runs (skipped)", "", *[f"- `{s}`" for s in skipped], ""]
@@ -345,14 +346,24 @@ def update_readme(readme: Path, rows: list[dict[str, Any]], profile: str, report
     readme.write_text(pattern.sub(lambda _: block, text))
 
 
-def _details(name: str, result: dict[str, Any], run_dir: Path, plot_links: list[str]) -> str:
-    parts = [
-        f"## `{name}`",
-        "",
-        f"Run folder: `{run_dir}`"
-        + (f"; data: `{result['data_path']}`" if result.get("data_path") else "; offline corpus"),
-        "",
-    ]
+def _details(name: str, result: dict[str, Any], run_dir: Path, plot_links: list[str], out_dir: Path) -> str:
+    about = experiments.overview(name)
+    data = f"data: `{result['data_path']}`" if result.get("data_path") else "offline corpus"
+    if not result.get("data_path") and about.corpora:
+        data += " " + ", ".join(f"`{c}`" for c in about.corpora)
+    parts = [f"## `{name}`", "", f"Run folder: `{run_dir}`; {data}"]
+    if about.docs:
+        docs = os.path.relpath(Path.cwd() / about.docs, out_dir.resolve())
+        parts[-1] += f"; method page: [{about.docs}]({docs})"
+    parts.append("")
+    metrics = result.get("metrics", {})
+    headline = [k for k in about.headline if k in metrics]
+    if headline:
+        parts += [
+            "Headline (mean ± std over seeds): "
+            + ", ".join(f"`{k}` {format_metric(metrics[k])}" for k in headline),
+            "",
+        ]
     if result.get("overrides"):
         parts += [
             "Config keys that differ from the profile: "
@@ -363,7 +374,6 @@ def _details(name: str, result: dict[str, Any], run_dir: Path, plot_links: list[
         parts += [f"- {n}" for n in result["notes"]] + [""]
     for table in result.get("tables", []):
         parts += [table, ""]
-    metrics = result.get("metrics", {})
     if metrics and not result.get("tables"):
         parts += ["| metric | value |", "|---|---|"]
         parts += [f"| {k} | {format_metric(v, 4)} |" for k, v in metrics.items() if not k.endswith("@items")]
