@@ -254,7 +254,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from devicelab.core.paths import runs_root
-    from devicelab.core.run import execute, is_resumable, latest_run_dir, read_meta
+    from devicelab.core.run import execute, latest_run_dir, read_meta
     from devicelab.core.stages import executor_for
 
     experiment = experiments.get_experiment(args.name)
@@ -282,10 +282,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 f"{run_dir} is a run of {meta['experiment']}, not {args.name}; "
                 f"resume it with `devicelab run {meta['experiment']} --resume {run_dir}`"
             )
-        if not is_resumable(run_dir, args.name):
-            raise ConfigError(
-                f"{run_dir}: not resumable (state {meta.get('state', 'unknown')}); start a new run"
-            )
+        if not meta.get("experiment") or not meta.get("profile"):
+            raise FileNotFoundError(f"{run_dir / 'run.json'}: missing or unreadable; not a run folder")
         print(f"resuming {run_dir} (started {meta.get('started', '?')}, state {meta.get('state', '?')})")
         profile = meta["profile"]
         config = load_config_yaml(experiment.config_cls, run_dir / "config.yaml")

@@ -60,8 +60,16 @@ def test_resume_with_nothing_to_resume_names_the_runs_folder(finished_toy):
     one_line_error(cli("run", "toy", "--resume", toy=True), "no unfinished run of toy", "DEVICELAB_RUNS")
 
 
-def test_resume_of_a_finished_run_is_refused(finished_toy):
-    one_line_error(cli("run", "toy", "--resume", str(finished_toy), toy=True), "not resumable", "finished")
+def test_resume_of_a_named_finished_run_reads_its_stages_back(finished_toy):
+    before = _metrics(finished_toy)
+    result = cli("run", "toy", "--resume", str(finished_toy), toy=True)
+    assert result.returncode == 0 and "state finished" in result.stdout
+    assert _metrics(finished_toy) == before and "epoch" not in result.stderr  # nothing trained again
+
+
+def test_resume_of_a_folder_without_run_json(finished_toy):
+    (finished_toy / "run.json").unlink()
+    one_line_error(cli("run", "toy", "--resume", str(finished_toy), toy=True), "run.json", "not a run folder")
 
 
 def test_resume_of_another_experiments_folder_is_refused(finished_toy):
