@@ -107,18 +107,27 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
+@dataclass(frozen=True)
+class StageCall:
+    """What every worker runs for a stage: ``fn(task, stage, ctx)`` with ``threads`` torch threads, its result
+    kept in ``stages/`` by the worker itself."""
+
+    ctx: RunContext
+    fn: StageFunction
+    task: Any
+    threads: int
+
+    def __call__(self, stage: Stage) -> dict[str, Any]:
+        torch.set_num_threads(self.threads)
+        return self.ctx.stage(stage.name, lambda: self.fn(self.task, stage, self.ctx))
+
+
 class StageExecutor(Protocol):
-    """Runs pending stages and yields ``(stage, result)`` as they finish; each result is already kept in
-    the run folder by the worker that computed it."""
+    """Runs ``call`` on pending stages, at most ``workers`` at a time, and yields ``(stage, result)`` as they
+    finish."""
 
     def run(
-        self,
-        ctx: RunContext,
-        fn: StageFunction,
-        task: Any,
-        stages: Sequence[Stage],
-        workers: int,
-        threads: int,
+        self, call: StageCall, stages: Sequence[Stage], workers: int
     ) -> Iterator[tuple[Stage, dict[str, Any]]]: ...
 
 
@@ -148,26 +157,19 @@ def run_stages(
     done = {s.name: ctx.stage(s.name, _unreachable) for s in stages if ctx.has_stage(s.name)}
     pending = [s for s in stages if s.name not in done]
     executor = executor or getattr(ctx, "executor", None)
+    call = StageCall(ctx, fn, task, threads)
     if executor is None and (workers == 1 or len(pending) <= 1):
-        torch.set_num_threads(threads)
-        for stage in pending:
-            done[stage.name] = ctx.stage(stage.name, lambda stage=stage: fn(task, stage, ctx))
+        done.update((stage.name, call(stage)) for stage in pending)
     elif pending:
-        for stage, result in (executor or LocalExecutor()).run(ctx, fn, task, pending, workers, threads):
-            done[stage.name] = result
+        done.update(
+            (stage.name, result)
+            for stage, result in (executor or LocalExecutor()).run(call, pending, workers)
+        )
     return StageResults(stages, done)
 
 
 def _unreachable() -> dict[str, Any]:
     raise AssertionError("a finished stage is read back, never recomputed")
-
-
-def run_one_stage(
-    ctx: RunContext, fn: StageFunction, task: Any, stage: Stage, threads: int
-) -> dict[str, Any]:
-    """What a worker does for one stage: set its threads, run, keep the result in ``stages/``."""
-    torch.set_num_threads(threads)
-    return ctx.stage(stage.name, lambda: fn(task, stage, ctx))
 
 
 # local worker processes -------------------------------------------------------------------------------
@@ -192,10 +194,7 @@ def die_with_parent(parent_pid: int) -> None:
 
 def _worker_main(
     parent_pid: int,
-    ctx: RunContext,
-    fn: StageFunction,
-    task: Any,
-    threads: int,
+    call: StageCall,
     inbox: multiprocessing.SimpleQueue,
     outbox: multiprocessing.SimpleQueue,
 ) -> None:
@@ -204,7 +203,7 @@ def _worker_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the workers
     while (stage := inbox.get()) is not None:
         try:
-            outbox.put((stage, run_one_stage(ctx, fn, task, stage, threads), None))
+            outbox.put((stage, call(stage), None))
         except BaseException as error:  # noqa: BLE001 - every failure goes back to the parent
             outbox.put((stage, None, _portable_error(error, stage)))
 
@@ -225,13 +224,7 @@ class LocalExecutor:
     poll_s = 0.5
 
     def run(
-        self,
-        ctx: RunContext,
-        fn: StageFunction,
-        task: Any,
-        stages: Sequence[Stage],
-        workers: int,
-        threads: int,
+        self, call: StageCall, stages: Sequence[Stage], workers: int
     ) -> Iterator[tuple[Stage, dict[str, Any]]]:
         mp = multiprocessing.get_context("fork")
         inbox, outbox = mp.SimpleQueue(), mp.SimpleQueue()
@@ -239,7 +232,7 @@ class LocalExecutor:
         procs = [
             mp.Process(
                 target=_worker_main,
-                args=(os.getpid(), ctx, fn, task, threads, inbox, outbox),
+                args=(os.getpid(), call, inbox, outbox),
                 name=f"devicelab-worker-{i}",
                 daemon=True,
             )
@@ -278,8 +271,8 @@ class LocalExecutor:
 
 
 # Ray ---------------------------------------------------------------------------------------------------
-def _ray_stage(ctx: RunContext, fn: StageFunction, task: Any, stage: Stage, threads: int) -> dict[str, Any]:
-    return run_one_stage(ctx, fn, task, stage, threads)
+def _ray_stage(call: StageCall, stage: Stage) -> dict[str, Any]:
+    return call(stage)
 
 
 class RayExecutor:
@@ -317,26 +310,20 @@ class RayExecutor:
         return True
 
     def run(
-        self,
-        ctx: RunContext,
-        fn: StageFunction,
-        task: Any,
-        stages: Sequence[Stage],
-        workers: int,
-        threads: int,
+        self, call: StageCall, stages: Sequence[Stage], workers: int
     ) -> Iterator[tuple[Stage, dict[str, Any]]]:
         import ray
 
         started = self._init()
         try:
-            remote = ray.remote(num_cpus=threads, max_retries=0)(_ray_stage)
-            ctx_ref, task_ref = ray.put(ctx), ray.put(task)
+            remote = ray.remote(num_cpus=call.threads, max_retries=0)(_ray_stage)
+            call_ref = ray.put(call)  # context, function and task travel once
             waiting = list(stages)
             running: dict[Any, Stage] = {}
             while waiting or running:
                 while waiting and len(running) < max(1, workers):
                     stage = waiting.pop(0)
-                    running[remote.remote(ctx_ref, fn, task_ref, stage, threads)] = stage
+                    running[remote.remote(call_ref, stage)] = stage
                 ready, _ = ray.wait(list(running), num_returns=1)
                 stage = running.pop(ready[0])
                 yield stage, ray.get(ready[0])
@@ -356,6 +343,7 @@ __all__ = [
     "LocalExecutor",
     "RayExecutor",
     "Stage",
+    "StageCall",
     "StageExecutor",
     "StageResults",
     "die_with_parent",

@@ -121,13 +121,25 @@ class TorchFedAvg:
             weight_decay=self.train.weight_decay,
         )
         loss_sum, correct, seen = self.run_epochs(model, opt, data, plan, context)
+        return self.reply(model, data, plan, loss_sum, correct, seen)
+
+    def reply(
+        self,
+        model: nn.Module,
+        data: ClientDataset,
+        plan: RoundPlan,
+        loss_sum: float,
+        correct: int,
+        seen: int,
+        keep_state: bool = True,
+    ) -> ClientReply:
+        """The client's answer: its wire arrays, sample count, mean loss and accuracy, and local state."""
         arrays = model_arrays(model)
-        wire = self.wire_keys(plan)
         return ClientReply(
-            {k: arrays[k] for k in sorted(wire)},
+            {k: arrays[k] for k in sorted(self.wire_keys(plan))},
             len(data),
             {"train-loss": loss_sum / max(seen, 1), "train-acc": correct / max(seen, 1)},
-            state=self.local_state(model, arrays),
+            state=self.local_state(model, arrays) if keep_state else {},
         )
 
     def server_eval(self, arrays: Arrays, plan: RoundPlan) -> dict[str, float]:

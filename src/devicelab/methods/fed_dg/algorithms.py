@@ -338,13 +338,7 @@ class FedFD(FedAvg):
         opt = torch.optim.SGD(adapter, lr=self.ifa_lr, momentum=self.train.momentum)
         with bn_mode(model, "ifa"):
             loss_sum, correct, seen = self.run_epochs(model, opt, data, plan, None)
-        arrays = model_arrays(model)
-        wire = self.wire_keys(plan)
-        return ClientReply(
-            {k: arrays[k] for k in sorted(wire)},
-            len(data),
-            {"train-loss": loss_sum / max(seen, 1), "train-acc": correct / max(seen, 1)},
-        )
+        return self.reply(model, data, plan, loss_sum, correct, seen, keep_state=False)
 
     def loss(self, model, x, y, plan, context, pid):
         if plan.stage == "ifa":
