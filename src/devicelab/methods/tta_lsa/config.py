@@ -1,6 +1,8 @@
 """The tta-lsa config: class defaults are the quick profile; ``PROFILES`` changes smoke and full (spec §4).
 
-Also the run grid the config describes: the (TTA method, head) variants of spec §5 and their names.
+The adapter's shape and the two trainings are the library's own dataclasses (:class:`AdapterConfig`,
+:class:`SourceTraining`, :class:`AdapterTraining`). Also the run grid the config describes: the (TTA method,
+head) variants of spec §5 and their names.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ import numpy as np
 
 from devicelab.core.config import ConfigError, ranged
 from devicelab.data.corruptions import CORRUPTIONS, FAITHFUL_CORRUPTIONS
+from devicelab.methods.tta_lsa.adapter import AdapterConfig
 from devicelab.methods.tta_lsa.data import target_prior
 from devicelab.methods.tta_lsa.heads import HEAD_NAMES
+from devicelab.methods.tta_lsa.training import AdapterTraining, SourceTraining
 from devicelab.methods.tta_lsa.tta import TTA_REGISTRY
 
 QUICK_CORRUPTIONS = ["gaussian_noise", "impulse_noise", "defocus_blur", "contrast", "fog", "jpeg_compression"]
@@ -22,35 +26,13 @@ PAIRED_METHODS = ("bn-adapt", "tent", "eata")  # the three pairs of C1–C3
 
 @dataclass
 class SourceConfig:
-    """Long-tailed source set and source training (spec §4)."""
+    """The long-tailed source set and the source backbone (spec §4); trained as ``source_training`` says."""
 
     backbone: Literal["cnn-tiny", "glyphnet"] = "cnn-tiny"
     domains: list[str] = field(default_factory=lambda: ["serif", "sans", "mono", "hand", "decor"])
     rho: float = ranged(10.0, low=1.0)  # ρ_s: forward long tail, n_k = ⌊n_max · ρ^(−r_k)⌋
     n_max: int = ranged(1000, low=1)
     class_order_seed: int = -1  # -1: class 0 is the head; otherwise a seeded permutation of head ranks
-    epochs: int = 30
-    optimizer: Literal["adam", "sgd"] = "adam"
-    lr: float = 1e-3
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    batch_size: int = 128
-    loss: Literal["ce", "balanced_softmax"] = "ce"
-
-
-@dataclass
-class AdapterSettings:
-    """The label shift adapter g_φ and its training (spec §3.2–3.4)."""
-
-    hidden: int = 128
-    descriptor: Literal["scalar", "vector"] = "scalar"
-    delta_w: Literal["full", "lowrank", "none"] = "full"
-    rank: int = 16
-    rho_max: float = 0.0  # 0: max(100, 2·ρ_s)
-    steps: int = 2000
-    batch_size: int = 256
-    lr: float = 1e-3
-    train: Literal["cached", "test_like"] = "cached"
 
 
 @dataclass
@@ -99,7 +81,10 @@ class TTALSAConfig:
     workers: int = ranged(0, low=0)  # stages run in parallel processes; 0: one per core
     threads: int = ranged(1, low=1)  # torch threads per worker
     source: SourceConfig = field(default_factory=SourceConfig)
-    adapter: AdapterSettings = field(default_factory=AdapterSettings)
+    source_training: SourceTraining = field(default_factory=SourceTraining)
+    # g_φ (spec §3.2–3.3); rho_max 0 stands for max(100, 2·ρ_s)
+    adapter: AdapterConfig = field(default_factory=lambda: AdapterConfig(rho_max=0.0))
+    adapter_training: AdapterTraining = field(default_factory=AdapterTraining)  # spec §3.4
     stream: StreamConfig = field(default_factory=StreamConfig)
     tta: TTAConfig = field(default_factory=TTAConfig)
 
@@ -110,8 +95,8 @@ class TTALSAConfig:
             "seeds": 1,
             "source.domains": ["serif", "sans", "mono"],
             "source.n_max": 18,
-            "source.epochs": 1,
-            "adapter.steps": 50,
+            "source_training.epochs": 1,
+            "adapter_training.steps": 50,
             "stream.corruptions": ["gaussian_noise", "contrast"],
             "stream.targets": ["uniform", "backward"],
             "stream.size": 48,
@@ -126,11 +111,11 @@ class TTALSAConfig:
             "seeds": 5,
             "source.rho": 100.0,
             "source.n_max": 5000,
-            "source.epochs": 200,
-            "source.optimizer": "sgd",
-            "source.lr": 0.1,
-            "source.weight_decay": 5e-4,
-            "adapter.steps": 10000,
+            "source_training.epochs": 200,
+            "source_training.optimizer": "sgd",
+            "source_training.lr": 0.1,
+            "source_training.weight_decay": 5e-4,
+            "adapter_training.steps": 10000,
             "stream.corruptions": list(FAITHFUL_CORRUPTIONS),
             "stream.targets": [
                 "forward",

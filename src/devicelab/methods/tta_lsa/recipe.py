@@ -18,7 +18,7 @@ import torch
 from devicelab.core.checkpoint import load_model_weights, save_model
 from devicelab.core.seeding import child_rng, seed_everything
 from devicelab.core.stages import Stage
-from devicelab.methods.tta_lsa.adapter import AdapterConfig, LabelShiftAdapter
+from devicelab.methods.tta_lsa.adapter import LabelShiftAdapter
 from devicelab.methods.tta_lsa.config import parse_variant
 from devicelab.methods.tta_lsa.data import Domain, Pools, long_tailed_source, make_domains
 from devicelab.methods.tta_lsa.estimator import PriorEstimator
@@ -26,8 +26,6 @@ from devicelab.methods.tta_lsa.evaluate import run_stream
 from devicelab.methods.tta_lsa.heads import make_head
 from devicelab.methods.tta_lsa.model import build_backbone
 from devicelab.methods.tta_lsa.training import (
-    AdapterTraining,
-    SourceTraining,
     extract_features,
     images_to_tensor,
     train_adapter,
@@ -52,15 +50,7 @@ def source_model(cfg: TTALSAConfig, ctx: RunContext, pools: Pools, seed: int) ->
     seed_everything(seed)
     model = build_backbone(cfg.source.backbone, pools.num_classes)
     prior = torch.as_tensor(counts / counts.sum(), dtype=torch.float32)
-    settings = SourceTraining(
-        cfg.source.epochs,
-        cfg.source.optimizer,
-        cfg.source.lr,
-        cfg.source.momentum,
-        cfg.source.weight_decay,
-        cfg.source.batch_size,
-        cfg.source.loss,
-    )
+    settings = cfg.source_training
     x = images_to_tensor(pools.source_images[idx])
     y = torch.as_tensor(pools.source_labels[idx])
     history = train_source(
@@ -80,7 +70,7 @@ def source_model(cfg: TTALSAConfig, ctx: RunContext, pools: Pools, seed: int) ->
         "rho_s": cfg.source.rho,
         "n_max": cfg.source.n_max,
         "seed": seed,
-        "loss": cfg.source.loss,
+        "loss": cfg.source_training.loss,
         "track": pools.track,
         "final_train_acc": history[-1]["train_acc"] if history else None,
     }
@@ -94,14 +84,7 @@ def label_shift_adapter(
     """Train (or read back) the adapter of one seed on the cached features of its LT source set."""
     counts = np.asarray(meta["class_counts"], dtype=np.float64)
     rho_max = cfg.adapter.rho_max or max(100.0, 2.0 * cfg.source.rho)
-    config = AdapterConfig(
-        cfg.adapter.hidden,
-        cfg.adapter.descriptor,
-        cfg.adapter.delta_w,
-        cfg.adapter.rank,
-        rho_max,
-        cfg.tta.eps,
-    )
+    config = dataclasses.replace(cfg.adapter, rho_max=rho_max)
     torch.manual_seed(seed + 1)
     adapter = LabelShiftAdapter(
         pools.num_classes, model.feature_dim, torch.as_tensor(counts / counts.sum()), config
@@ -114,8 +97,8 @@ def label_shift_adapter(
     idx, _ = long_tailed_source(pools, cfg, seed)
     x = images_to_tensor(pools.source_images[idx])
     y = torch.as_tensor(pools.source_labels[idx])
-    features = extract_features(model, x) if cfg.adapter.train == "cached" else None
-    settings = AdapterTraining(cfg.adapter.steps, cfg.adapter.batch_size, cfg.adapter.lr, cfg.adapter.train)
+    settings = cfg.adapter_training
+    features = extract_features(model, x) if settings.mode == "cached" else None
     history = train_adapter(
         adapter, model, features, y, settings, seed, images=x, log=lambda **r: ctx.log(seed=seed, **r)
     )
