@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from devicelab.core.claims import Claim, MetricValue
+from devicelab.core.claims import ITEMS_SUFFIX, Claim, MetricValue
 from devicelab.core.experiment import Experiment
 from devicelab.core.run import RunContext
 from devicelab.core.sources import resolve_data
@@ -97,6 +97,8 @@ def collect_metrics(groups: Mapping[str, list[dict]], task: KwsTask) -> dict[str
         for metric in ("test_acc", "val_acc", "channel_acc", "real_unknown_frac"):
             if metric in runs[0]:
                 metrics[f"{metric}_{key}"] = [r[metric] for r in runs]
+        if "test_correct" in runs[0]:  # per-clip scores: a paired bootstrap interval over test clips
+            metrics[f"test_acc_{key}{ITEMS_SUFFIX}"] = [r["test_correct"] for r in runs]
     return metrics
 
 

@@ -279,6 +279,8 @@ def train_stage(task: KwsTask, stage: Stage, ctx: RunContext) -> dict[str, Any]:
         "test_acc": accuracy(test_pred, task.test.labels),
         "val_acc": history[-1]["val_acc"],
         "per_class_acc": per_class_accuracy(test_pred, task.test.labels, len(LABELS_12)),
+        # per test clip, 100 if right: the claims' paired bootstrap over clips reads it (core.claims)
+        "test_correct": (100.0 * (test_pred == task.test.labels).float()).tolist(),
         "history": history,
     }
     if task.channel is not None:
