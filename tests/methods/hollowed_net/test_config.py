@@ -8,21 +8,28 @@ from devicelab.methods.hollowed_net.config import HollowedNetConfig, variant_key
 
 def test_profiles_resolve_to_the_spec_sizes():
     smoke = resolve_config(HollowedNetConfig, "smoke")
-    assert smoke.base == "random-tiny" and smoke.m == 3 and smoke.am_storage == "memory"
-    full = resolve_config(HollowedNetConfig, "full")
+    assert smoke.base == "random-tiny" and smoke.m == 3 and smoke.finetune.am_storage == "memory"
+    quick = resolve_config(HollowedNetConfig, "quick")
     assert (
-        full.pretrain.gate_action == "fail"
-        and full.am_dtype == "fp16"
-        and "hollowed-m9" in full.quality_variants
+        quick.finetune.steps == 200
+        and quick.finetune.optim.lr == 1e-3
+        and quick.finetune.optim.full_ft_lr == 1e-4
     )
+    assert quick.pretrain.gate_action == "warn" and (quick.evaluators.steps, quick.evaluators.batch) == (
+        200,
+        64,
+    )
+    full = resolve_config(HollowedNetConfig, "full")
+    assert full.pretrain.gate_action == "fail" and full.finetune.am_dtype == "fp16"
+    assert "hollowed-m9" in full.quality_variants
 
 
 @pytest.mark.parametrize(
     ("key", "value", "choices"),
     [
-        ("am_storage", "cloud", "'disk', 'memory'"),
-        ("am_dtype", "int8", "'fp32', 'fp16'"),
-        ("pretrain.gate_action", "ignore", "'warn', 'fail'"),
+        ("finetune.am_storage", "cloud", "'disk', 'memory'"),
+        ("finetune.am_dtype", "int8", "'fp32', 'fp16'"),
+        ("pretrain.gate_action", "ignore", "'fail', 'warn'"),
     ],
 )
 def test_a_bad_choice_names_the_key_and_the_choices(key, value, choices):

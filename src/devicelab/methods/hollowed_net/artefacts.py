@@ -79,15 +79,6 @@ def resolve_model(
     if config.base == "random-tiny":
         return _random_tiny_model(config, ctx, corpus)
     if config.base == "tiny-sd":
-        p = config.pretrain
-        cfg = PretrainConfig(
-            vae_steps=p.vae_steps,
-            unet_steps=p.unet_steps,
-            vae_batch=p.batch,
-            unet_batch=p.batch,
-            gate_min_accuracy=p.gate_min_accuracy,
-            gate_action=p.gate_action,
-        )
         if list(config.tiny_unet_channels) != [32, 64, 128, 128] or list(config.tiny_vae_channels) != [
             32,
             64,
@@ -97,7 +88,7 @@ def resolve_model(
                 "tiny_unet_channels/tiny_vae_channels only apply to base=random-tiny; the cached "
                 "tiny-sd has the spec's sizes"
             )
-        return ensure_tiny_sd(corpus, ctx.profile, cfg, evaluators, log=print)
+        return ensure_tiny_sd(corpus, ctx.profile, config.pretrain, evaluators, log=print)
     return Path(config.base)
 
 
@@ -105,6 +96,5 @@ def resolve_evaluators(config: HollowedNetConfig, ctx: RunContext, corpus: Path 
     """The evaluator proxies for the corpus (built once; into the run folder on smoke); None without one."""
     if corpus is None:
         return None
-    cfg = EvaluatorConfig(steps=config.pretrain.evaluator_steps, batch=config.pretrain.evaluator_batch)
     folder = ctx.run_dir / "evaluators" if ctx.profile == "smoke" else None
-    return ensure_evaluators(corpus, ctx.profile, cfg, log=print, folder=folder)
+    return ensure_evaluators(corpus, ctx.profile, config.evaluators, log=print, folder=folder)

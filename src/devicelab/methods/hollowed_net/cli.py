@@ -124,7 +124,6 @@ def personalize_command(argv: list[str]) -> int:
         cfg = PersonalizeConfig(
             steps=args.steps,
             batch=args.batch,
-            seed=args.seed,
             am_storage=args.am_storage,
             am_dtype=args.am_dtype,
             gradient_checkpointing=args.gradient_checkpointing,
@@ -166,7 +165,14 @@ def _personalize(args, parts, images, variant, cfg, size: int, out: Path, work: 
         flush=True,
     )
     result = personalize(
-        parts, images, args.prompt, variant, cfg, work, log=lambda **r: print(json.dumps(r), flush=True)
+        parts,
+        images,
+        args.prompt,
+        variant,
+        cfg,
+        work,
+        log=lambda **r: print(json.dumps(r), flush=True),
+        seed=args.seed,
     )
     text = encode_prompts(parts.tokenizer, parts.text_encoder, [args.prompt])
     latent_hw = (size // 2 ** (len(parts.vae.config.block_out_channels) - 1),) * 2

@@ -1,14 +1,19 @@
 """The hollowed-net config: class defaults are the quick profile; ``PROFILES`` changes smoke and full (§8).
 
-Quick: tiny-sd (32 px, latent 8²), m = 6, LoRA r = 4, 200 steps × batch 1, 4 seeds.
+Quick: tiny-sd (32 px, latent 8²), m = 6, LoRA r = 4, 200 steps × batch 1, 4 seeds. The fine-tuning, the
+tiny-sd build and the evaluator training are the library's own dataclasses (:class:`PersonalizeConfig`,
+:class:`PretrainConfig`, :class:`EvaluatorConfig`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 from devicelab.core.config import ranged
+from devicelab.methods.hollowed_net.evaluators import EvaluatorConfig
+from devicelab.methods.hollowed_net.personalize import PersonalizeConfig
+from devicelab.methods.hollowed_net.pretrain import PretrainConfig
 
 
 @dataclass
@@ -21,21 +26,6 @@ class EvalSettings:
     guidance: float = 5.0
     denoise_samples: int = 8
     drift_prompts: int = 8
-
-
-@dataclass
-class PretrainSettings:
-    """Budget of the one-time tiny-sd build (quick) [reconstruction: minutes on 2 CPU cores]."""
-
-    vae_steps: int = 200
-    unet_steps: int = 800
-    batch: int = 32
-    gate_min_accuracy: float = 0.6
-    # quick: "warn" keeps a model that misses the gate and says so in the run's notes (a few minutes of CPU
-    # pre-training rarely reaches the spec's 60%); full: "fail", the spec's behaviour
-    gate_action: Literal["warn", "fail"] = "warn"
-    evaluator_steps: int = 200
-    evaluator_batch: int = 64
 
 
 @dataclass
@@ -53,15 +43,8 @@ class HollowedNetConfig:
     corpus_dir: str = ""  # a glyph-world folder to use instead of the built corpus
     m: int = 6
     rank: int = 4
-    steps: int = 200
-    batch: int = 1
-    lr: float = 1e-3
-    full_ft_lr: float = 1e-4
-    am_storage: Literal["disk", "memory"] = "disk"
-    am_dtype: Literal["fp32", "fp16"] = "fp32"
-    gradient_checkpointing: bool = False
-    refresh_every: int = 0
-    probe_every: int = 50
+    # 200 steps × batch 1, a_m on disk in fp32, AdamW lr 1e-3 (LoRA) / 1e-4 (full FT); seeds come per stage
+    finetune: PersonalizeConfig = field(default_factory=PersonalizeConfig)
     quality_variants: list[str] = field(
         default_factory=lambda: [
             "lora-r4",
@@ -78,7 +61,10 @@ class HollowedNetConfig:
     workers: int = ranged(0, low=0)  # fidelity stages run in parallel processes; 0: one per core
     threads: int = ranged(1, low=1)  # torch threads per worker (one: faster than two contended ones)
     eval: EvalSettings = field(default_factory=EvalSettings)
-    pretrain: PretrainSettings = field(default_factory=PretrainSettings)
+    # the one-time tiny-sd build [reconstruction: minutes on 2 CPU cores]; quick "warn" keeps a model that
+    # misses the gate and says so in the run's notes (minutes of CPU pre-training rarely reach the spec's 60%)
+    pretrain: PretrainConfig = field(default_factory=lambda: PretrainConfig(gate_action="warn"))
+    evaluators: EvaluatorConfig = field(default_factory=lambda: EvaluatorConfig(steps=200, batch=64))
 
     PROFILES: ClassVar[dict[str, dict]] = {
         "smoke": {
@@ -88,9 +74,9 @@ class HollowedNetConfig:
             "tiny_unet_channels": [8, 16, 16, 16],
             "tiny_vae_channels": [8, 16, 16],
             "m": 3,
-            "steps": 4,
-            "am_storage": "memory",
-            "probe_every": 2,
+            "finetune.steps": 4,
+            "finetune.am_storage": "memory",
+            "finetune.probe_every": 2,
             "quality_variants": ["lora-r4", "hollowed-m3", "lora-kept-m3"],
             "memory_depths": [0, 3],
             "memory_ranks": [4],
@@ -100,14 +86,14 @@ class HollowedNetConfig:
             "eval.inference_steps": 2,
             "eval.denoise_samples": 2,
             "eval.drift_prompts": 2,
-            "pretrain.evaluator_steps": 3,
+            "evaluators.steps": 3,
         },
         "full": {
             "subjects": 30,
-            "steps": 500,
-            "lr": 1e-4,
-            "full_ft_lr": 5e-6,
-            "am_dtype": "fp16",
+            "finetune.steps": 500,
+            "finetune.optim.lr": 1e-4,
+            "finetune.optim.full_ft_lr": 5e-6,
+            "finetune.am_dtype": "fp16",
             "quality_variants": [
                 "lora-r4",
                 "lora-r1",

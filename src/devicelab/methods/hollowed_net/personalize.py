@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -33,11 +33,12 @@ AM_DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
 
 @dataclass(frozen=True)
 class PersonalizeConfig:
+    """How a personalisation fine-tunes: steps, batch, where a_m lives, probes and the optimiser (spec §8)."""
+
     steps: int = 200
     batch: int = 1
-    seed: int = 0
-    am_storage: str = "disk"  # "disk" | "memory"
-    am_dtype: str = "fp32"  # "fp32" | "fp16"
+    am_storage: Literal["disk", "memory"] = "disk"
+    am_dtype: Literal["fp32", "fp16"] = "fp32"
     gradient_checkpointing: bool = False
     refresh_every: int = 0  # re-compute a_m with the current LoRA every K steps (needs the full weights)
     probe_every: int = 50  # stale-feature mismatch every K steps (0: off; needs a reference full U-Net)
@@ -76,8 +77,10 @@ def personalize(
     cfg: PersonalizeConfig,
     work_dir: Path,
     log: Callable[..., None] | None = None,
+    seed: int = 0,
 ) -> PersonalizeResult:
-    """Fine-tune ``variant`` on the instance ``images`` (N, 3, H, W in [-1, 1]) with ``prompt``."""
+    """Fine-tune ``variant`` on the instance ``images`` (N, 3, H, W in [-1, 1]) with ``prompt``; ``seed``
+    fixes the (k, ε, t) of every step and the LoRA init."""
     if cfg.am_dtype not in AM_DTYPES:
         raise ValueError(f"am_dtype={cfg.am_dtype!r}: expected one of {', '.join(AM_DTYPES)}")
     if cfg.am_storage not in ("disk", "memory"):
@@ -96,11 +99,11 @@ def personalize(
             parts.scheduler,
             cfg.steps,
             cfg.batch,
-            cfg.seed,
+            seed,
             AM_DTYPES[cfg.am_dtype],
         )
         if cfg.am_storage == "disk":
-            path = store.save(Path(work_dir) / f"precompute-{variant.name}-seed{cfg.seed}.safetensors")
+            path = store.save(Path(work_dir) / f"precompute-{variant.name}-seed{seed}.safetensors")
             am_disk_bytes = path.stat().st_size
             store = PrecomputeStore.open(path)
         if cfg.refresh_every == 0:
@@ -110,13 +113,13 @@ def personalize(
     else:
         full = None
         unet = load_kept(parts.unet_dir, None)
-        store = build_store(None, None, latents, text_states, parts.scheduler, cfg.steps, cfg.batch, cfg.seed)
-    torch.manual_seed(cfg.seed)  # the gaussian LoRA init
+        store = build_store(None, None, latents, text_states, parts.scheduler, cfg.steps, cfg.batch, seed)
+    torch.manual_seed(seed)  # the gaussian LoRA init
     unet, targets = prepare_unet(unet, variant)
     mismatch: list[dict[str, float]] = []
     probe = None
     if variant.kind == "hollowed" and cfg.probe_every > 0:
-        probe = MismatchProbe(parts, store, variant, targets, cfg.seed)
+        probe = MismatchProbe(parts, store, variant, targets, seed)
 
         def probe_fn(u: nn.Module, step: int) -> dict[str, float]:
             rec = {"step": step, "mismatch": probe(u)}

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -46,9 +46,7 @@ class PretrainConfig:
     gate_inference_steps: int = 25
     gate_guidance: float = 5.0
     gate_min_accuracy: float = 0.6
-    gate_action: str = (
-        "fail"  # "fail" (spec) | "warn": keep the model, record the failed gate in the manifest
-    )
+    gate_action: Literal["fail", "warn"] = "fail"  # spec; "warn": keep the model, record the failed gate
     seed: int = 0
 
 

@@ -22,7 +22,6 @@ from devicelab.core.stages import Stage
 from devicelab.methods.hollowed_net.data import Subject, subject_images
 from devicelab.methods.hollowed_net.evaluators import FidelityScorer
 from devicelab.methods.hollowed_net.finetune import (
-    OptimConfig,
     Variant,
     account_step_memory,
     copy_for_variant,
@@ -42,7 +41,6 @@ def memory_section(config: HollowedNetConfig, ctx: RunContext, model_dir: Path) 
 
     base = load_kept(model_dir / "unet", None)
     scheduler = ddpm_scheduler()
-    cfg = OptimConfig(lr=config.lr, full_ft_lr=config.full_ft_lr)
     text_dim = base.config.cross_attention_dim
     variants = [f"lora-r{r}" for r in config.memory_ranks] + ["full-ft", f"lora-kept-m{config.m}"]
     variants += [f"hollowed-m{m}" for m in config.memory_depths]
@@ -55,9 +53,13 @@ def memory_section(config: HollowedNetConfig, ctx: RunContext, model_dir: Path) 
         out[f"infer_{hw}"] = infer.to_dict()
         for name in variants:
             v = Variant.parse(name, config.rank)
-            store = build_store(base, v.hollow, latents, text, scheduler, 2, config.batch, config.seed)
+            store = build_store(
+                base, v.hollow, latents, text, scheduler, 2, config.finetune.batch, config.seed
+            )
             unet, _ = copy_for_variant(base, v)
-            account = account_step_memory(unet, v, store, scheduler, cfg, config.gradient_checkpointing)
+            account = account_step_memory(
+                unet, v, store, scheduler, config.finetune.optim, config.finetune.gradient_checkpointing
+            )
             del unet
             gc.collect()
             out[f"train_{hw}_{name}"] = account.to_dict()
@@ -134,7 +136,6 @@ def quality_run(
 ) -> dict[str, Any]:
     """Fine-tune one variant on one subject with one seed, transfer back, sample and score."""
     from devicelab.methods.hollowed_net.personalize import (
-        PersonalizeConfig,
         full_unet_with_adapter,
         personalize,
         save_result_adapter,
@@ -145,17 +146,6 @@ def quality_run(
     parts = load_parts(model_dir)
     size = parts.vae.config.sample_size
     images = subject_images(subject, size)
-    pcfg = PersonalizeConfig(
-        steps=config.steps,
-        batch=config.batch,
-        seed=seed,
-        am_storage=config.am_storage,
-        am_dtype=config.am_dtype,
-        gradient_checkpointing=config.gradient_checkpointing,
-        refresh_every=config.refresh_every,
-        probe_every=config.probe_every,
-        optim=OptimConfig(lr=config.lr, full_ft_lr=config.full_ft_lr),
-    )
     work = ctx.run_dir / "work" / f"{variant}-{subject.subject_id}-seed{seed}"  # this stage's a_m store
     work.mkdir(parents=True, exist_ok=True)
     v = Variant.parse(variant, config.rank)
@@ -165,16 +155,17 @@ def quality_run(
         images,
         subject.instance_prompt,
         v,
-        pcfg,
+        config.finetune,
         work,
         log=lambda **r: ctx.log(subject=subject.subject_id, seed=seed, **r),
+        seed=seed,
     )
     train_s = time.perf_counter() - t0
     if v.kind != "full-ft":  # the adapter in the diffusers LoRA format, as `devicelab personalize` writes it
         save_result_adapter(
             result,
             ctx.run_dir / "adapters" / f"{variant}-{subject.subject_id}-seed{seed}",
-            {"prompt": subject.instance_prompt, "steps": config.steps, "seed": seed},
+            {"prompt": subject.instance_prompt, "steps": config.finetune.steps, "seed": seed},
         )
     unet = full_unet_with_adapter(parts, result, fuse=True)
     del result.unet
