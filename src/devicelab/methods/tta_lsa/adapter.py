@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from devicelab.core.config import ranged
+
 Descriptor = Literal["scalar", "vector"]
 DeltaW = Literal["full", "lowrank", "none"]
 
@@ -31,10 +33,10 @@ FULL_DELTA_W_LIMIT = 65_536  # K·D above which delta_w="full" is refused in fav
 class AdapterConfig:
     """Shape of g_φ and of the prior descriptor (spec §3.2–3.3, all [reconstruction])."""
 
-    hidden: int = 128
+    hidden: int = ranged(128, low=1)
     descriptor: Descriptor = "scalar"
     delta_w: DeltaW = "full"
-    rank: int = 16
+    rank: int = ranged(16, low=1)
     rho_max: float = 100.0  # scalar descriptor: u = s / ln ρ_max
     eps: float = 1e-3  # vector descriptor: u = max(ln π − ln π_s, ln ε)
 

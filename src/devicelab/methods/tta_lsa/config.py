@@ -59,16 +59,16 @@ class TTAConfig:
     heads: list[str] = field(default_factory=lambda: ["plain", "lsa", "logit"])
     oracle_methods: list[str] = field(default_factory=lambda: ["tent"])  # + lsa-oracle, logit-oracle
     frozen_methods: list[str] = field(default_factory=lambda: ["tent"])  # + lsa with π̂ frozen at π_s
-    steps: int = 1
-    lr: float = 1e-3
+    steps: int = ranged(1, low=1)
+    lr: float = ranged(1e-3, low=0)
     estimator: Literal["ema", "ema_em", "batch"] = "ema"
-    momentum: float = 0.9
-    eps: float = 1e-3
-    eata_d_margin: float = 0.4
-    eata_fisher_alpha: float = 1.0
-    fisher_samples: int = 2000
-    sar_rho: float = 0.05
-    lame_knn: int = 5
+    momentum: float = ranged(0.9, low=0, high=1)
+    eps: float = ranged(1e-3, low=0)
+    eata_d_margin: float = ranged(0.4, low=0)
+    eata_fisher_alpha: float = ranged(1.0, low=0)
+    fisher_samples: int = ranged(2000, low=1)
+    sar_rho: float = ranged(0.05, low=0)
+    lame_knn: int = ranged(5, low=1)
 
 
 @dataclass

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from devicelab.core.checkpoint import TrainingCheckpoint
+from devicelab.core.config import ranged
 from devicelab.core.seeding import child_rng, torch_generator
 from devicelab.core.training import fit
 from devicelab.methods.tta_lsa.adapter import LabelShiftAdapter, scalar_family
@@ -40,12 +41,12 @@ def images_to_tensor(images: np.ndarray) -> torch.Tensor:
 class SourceTraining:
     """How the source model is trained (spec §4, [reconstruction])."""
 
-    epochs: int = 30
+    epochs: int = ranged(30, low=1)
     optimizer: Literal["adam", "sgd"] = "adam"
-    lr: float = 1e-3
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    batch_size: int = 128
+    lr: float = ranged(1e-3, low=0)
+    momentum: float = ranged(0.9, low=0, high=1)
+    weight_decay: float = ranged(0.0, low=0)
+    batch_size: int = ranged(128, low=1)
     loss: Literal["ce", "balanced_softmax"] = "ce"
 
 
@@ -118,9 +119,9 @@ def extract_features(model: nn.Module, images: torch.Tensor, batch_size: int = 5
 class AdapterTraining:
     """How the adapter is trained (spec §3.4, §4, [reconstruction])."""
 
-    steps: int = 2000
-    batch_size: int = 256
-    lr: float = 1e-3
+    steps: int = ranged(2000, low=1)
+    batch_size: int = ranged(256, low=1)
+    lr: float = ranged(1e-3, low=0)
     mode: Literal["cached", "test_like"] = "cached"
     schedule: Literal["cosine", "constant"] = "cosine"  # learning-rate schedule over the steps
 
