@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -115,20 +116,26 @@ def label_shift_adapter(
     return adapter
 
 
+@dataclass
+class SeedModels:
+    """What every variant of one seed adapts: the source model, its adapter, π_s and EATA's Fisher."""
+
+    model: torch.nn.Module
+    adapter: LabelShiftAdapter | None
+    source_prior: torch.Tensor  # (K,)
+    fisher: dict[str, torch.Tensor] | None = None
+
+
 def build_method(
-    method: str,
-    head: str,
-    cfg: TTALSAConfig,
-    model: torch.nn.Module,
-    adapter: LabelShiftAdapter,
-    source_prior: torch.Tensor,
-    true_prior: np.ndarray | None,
-    fisher: dict | None,
+    method: str, head: str, cfg: TTALSAConfig, seed_models: SeedModels, true_prior: np.ndarray | None = None
 ) -> TTAMethod:
     """One TTA wrapper with one head (the true prior is only given to oracle heads)."""
+    source_prior, fisher = seed_models.source_prior, seed_models.fisher
     estimator = PriorEstimator(source_prior, cfg.tta.estimator, cfg.tta.momentum, cfg.tta.eps)
     oracle_prior = torch.as_tensor(true_prior, dtype=torch.float32) if true_prior is not None else None
-    head_module = make_head(head, source_prior, adapter=adapter, estimator=estimator, true_prior=oracle_prior)
+    head_module = make_head(
+        head, source_prior, adapter=seed_models.adapter, estimator=estimator, true_prior=oracle_prior
+    )
     kwargs: dict = {"head": head_module}
     if method != "source" and method != "bn-adapt" and method != "lame":
         kwargs.update(steps=cfg.tta.steps, lr=cfg.tta.lr)
@@ -138,18 +145,11 @@ def build_method(
         kwargs.update(rho=cfg.tta.sar_rho)
     if method == "lame":
         kwargs.update(knn=cfg.tta.lame_knn)
-    return TTA_REGISTRY.build(method, model, **kwargs)
+    return TTA_REGISTRY.build(method, seed_models.model, **kwargs)
 
 
 def evaluate_variant(
-    method: str,
-    head: str,
-    cfg: TTALSAConfig,
-    model: torch.nn.Module,
-    adapter: LabelShiftAdapter,
-    source_prior: torch.Tensor,
-    domains: list[Domain],
-    fisher: dict | None,
+    method: str, head: str, cfg: TTALSAConfig, seed_models: SeedModels, domains: list[Domain]
 ) -> dict[str, dict[str, float]]:
     """Online metrics of one (method, head) on every domain, resetting between domains (or not: continual)."""
     results: dict[str, dict[str, float]] = {}
@@ -157,7 +157,7 @@ def evaluate_variant(
     for i, domain in enumerate(domains):
         oracle = domain.prior if head.endswith("oracle") else None
         if wrapper is None or oracle is not None:  # an oracle head is bound to its domain's prior
-            wrapper = build_method(method, head, cfg, model, adapter, source_prior, oracle, fisher)
+            wrapper = build_method(method, head, cfg, seed_models, oracle)
         reset = cfg.stream.reset == "domain" or i == 0
         results[domain.key] = run_stream(
             wrapper,
@@ -176,7 +176,7 @@ def eata_fisher(
     """EATA's Fisher information on ``fisher_samples`` source images (same for every EATA head of a seed)."""
     idx, _ = long_tailed_source(pools, cfg, seed)
     take = child_rng(seed, "fisher").permutation(idx)[: cfg.tta.fisher_samples]
-    plain = build_method("eata", "plain", cfg, model, None, source_prior, None, None)
+    plain = build_method("eata", "plain", cfg, SeedModels(model, None, source_prior))
     return compute_fisher(plain, images_to_tensor(pools.source_images[take]))
 
 
@@ -203,8 +203,8 @@ def evaluate_stage(pools: Pools, stage: Stage, ctx: RunContext) -> dict[str, dic
     source_prior = torch.as_tensor(counts / counts.sum(), dtype=torch.float32)
     adapter = label_shift_adapter(cfg, ctx, model, pools, meta, stage.seed)
     fisher = eata_fisher(cfg, model, pools, source_prior, stage.seed) if method == "eata" else None
-    domains = make_domains(cfg, pools, stage.seed)
-    results = evaluate_variant(method, head, cfg, model, adapter, source_prior, domains, fisher)
+    seed_models = SeedModels(model, adapter, source_prior, fisher)
+    results = evaluate_variant(method, head, cfg, seed_models, make_domains(cfg, pools, stage.seed))
     mean_acc = statistics.fmean(r["acc"] for r in results.values())
     ctx.log(event="variant", seed=stage.seed, variant=stage.variant, mean_acc=mean_acc)
     return results
