@@ -108,29 +108,63 @@ FULL_EXTRA_BEDS: dict[str, list[SourceGlob]] = {
     "harbour": [*_lincity("Harbor"), _gcompris("watercycle.rcc", "*harbor*")],
     "night": [SourceGlob("megaglest-data", f"{MEGAGLEST}/tilesets/*/sounds/night*.ogg")],
 }
-# short foreground events a scene may carry (0-2 per clip, from the city's share)
+# short foreground events a scene carries (0-2 per clip), dealt to cities as disjoint shares
+MEGAPACK = f"{MEGAGLEST}/techs/megapack/commondata/sounds"
 SCENE_EVENTS: dict[str, list[SourceGlob]] = {
     "forest": [
         SourceGlob("megaglest-data", f"{MEGAGLEST}/tilesets/*/sounds/owl.ogg"),
         SourceGlob("megaglest-data", f"{MEGAGLEST}/tilesets/*/sounds/hawk.ogg"),
         SourceGlob("megaglest-data", f"{MEGAGLEST}/tilesets/*/sounds/rooster.ogg"),
+        SourceGlob("megaglest-data", f"{MEGAGLEST}/tilesets/*/sounds/good_morning.wav"),
         _gcompris("explore_farm_animals.rcc", "*owl.ogg"),
+        SourceGlob("minetest-data", f"{MINETEST}/default/sounds/default_grass_footstep.*.ogg"),
+    ],
+    "water": [
+        SourceGlob("minetest-data", f"{MINETEST}/default/sounds/default_water_footstep.*.ogg"),
+        _gcompris("core.rcc", "*sounds/water.wav"),
+        _gcompris("clickgame.rcc", "*.wav"),
+        _gcompris("watercycle.rcc", "*bubble.wav"),
+        _gcompris("canal_lock.rcc", "*water_fill.wav"),
+        _gcompris("memory-sound.rcc", "*LRFrogsInPond*"),
+    ],
+    "fire": [
+        SourceGlob("minetest-data", f"{MINETEST}/fire/sounds/fire_extinguish_flame.*.ogg"),
+        SourceGlob("minetest-data", f"{MINETEST}/fire/sounds/fire_flint_and_steel.ogg"),
+        SourceGlob("minetest-data", f"{MINETEST}/tnt/sounds/tnt_gunpowder_burning.ogg"),
+        SourceGlob("minetest-data", f"{MINETEST}/tnt/sounds/tnt_ignite.ogg"),
+        SourceGlob("minetest-data", f"{MINETEST}/default/sounds/default_cool_lava.*.ogg"),
     ],
     "street": [
         _gcompris("traffic.rcc", "*car.wav"),
         _gcompris("railroad.rcc", "*train.wav"),
+        _gcompris("guessnumber.rcc", "*helicopter.wav"),
         SourceGlob("minetest-data", f"{MINETEST}/carts/sounds/carts_cart_moving.*.ogg"),
+        SourceGlob("megaglest-data", f"{MEGAPACK}/horseman_walk*.wav"),
     ],
     "industry": [
         _gcompris("memory-sound.rcc", "*LRFactory_noise_*"),  # 0.3-0.8 s: events, too short for beds
-        SourceGlob("megaglest-data", f"{MEGAGLEST}/techs/megapack/commondata/sounds/anvil*.wav"),
+        SourceGlob("megaglest-data", f"{MEGAPACK}/anvil*.wav"),
         SourceGlob("minetest-data", f"{MINETEST}/default/sounds/default_dig_metal.ogg"),
         SourceGlob("minetest-data", f"{MINETEST}/default/sounds/default_dug_metal.*.ogg"),
     ],
+    "crowd": [
+        SourceGlob("megaglest-data", f"{MEGAPACK}/{unit}_ack*.wav")
+        for unit in ("archer", "horseman", "swordman", "guard", "worker", "axe_thrower")
+    ],
+    "residential": [
+        _gcompris("explore_farm_animals.rcc", "*dog.ogg"),
+        _gcompris("explore_farm_animals.rcc", "*cat.ogg"),
+        _gcompris("melody.rcc", "*knock.wav"),
+        SourceGlob("minetest-data", f"{MINETEST}/doors/sounds/doors_door_*.ogg"),
+        SourceGlob("minetest-data", f"{MINETEST}/default/sounds/default_wood_footstep.*.ogg"),
+    ],
     "construction": [
-        SourceGlob("megaglest-data", f"{MEGAGLEST}/techs/megapack/commondata/sounds/worker_build*.wav"),
-        SourceGlob("megaglest-data", f"{MEGAGLEST}/techs/megapack/commondata/sounds/technician_build*.wav"),
+        SourceGlob("megaglest-data", f"{MEGAPACK}/worker_build*.wav"),
+        SourceGlob("megaglest-data", f"{MEGAPACK}/technician_build*.wav"),
         SourceGlob("minetest-data", f"{MINETEST}/default/sounds/default_place_node*.ogg"),
+        SourceGlob("minetest-data", f"{MINETEST}/default/sounds/default_dig_cracky.*.ogg"),
+        _gcompris("mining.rcc", "*pickaxe.wav"),
+        _gcompris("core.rcc", "*brick.wav"),
     ],
 }
 # smoke: procedural beds (no download), scene -> kind
@@ -224,30 +258,56 @@ def recording_family(r: Recording) -> str:
     return f"{r.package}:{re.sub(r'[._-]?[0-9]+$', '', stem)}"
 
 
-def _held_out_order(recordings: list[Recording], seed: int, scene: str, n: int) -> list[Recording]:
-    """``n`` recordings for test and unseen locations, then the training rest, in a seeded order.
+def deal_recordings(
+    recordings: list[Recording], cities: list[CitySignature], seed: int, scene: str
+) -> dict[str, dict[str, list[str]]]:
+    """Deal a scene's recordings to cities: ``{city: {"train"|"test"|"unseen": [source ids]}}``.
 
-    Held-out recordings are taken in turn from the families (and packages) that keep at least one other
-    take on the training side, so that a test location is a new recording of a kind of place that
-    training has heard [reconstruction: TAU's test locations are new places of the same scene classes].
+    Each seen city first takes two takes of one family (``TraficHigh1`` and ``TraficHigh2``), one for its
+    test location and one for training, so that a test location is a new recording of a kind of place the
+    city's training has heard [reconstruction: TAU's test locations are new places of a city's scenes];
+    cities without such a pair take any two recordings. Each unseen city then takes one recording, from
+    the families with most takes left, and the rest go to the training side of the seen cities in turn.
+    Packages alternate where they can.
     """
     families: dict[str, list[Recording]] = defaultdict(list)
     for r in sorted(recordings, key=lambda r: stable_int(seed, "deal", scene, r.source_id)):
         families[recording_family(r)].append(r)
     order = sorted(families, key=lambda f: stable_int(seed, "family", scene, f))
-    held: list[Recording] = []
-    while len(held) < n:
-        spare = [f for f in order if len(families[f]) >= 2]
-        if not spare:  # not enough families with two takes: take from any
-            spare = [f for f in order if families[f]]
-        # the family with most takes left, packages in turn
-        packages_used = Counter(r.package for r in held)
-        spare.sort(key=lambda f: (packages_used[families[f][0].package], -len(families[f])))
-        held.append(families[spare[0]].pop(0))
+    used_packages: Counter[str] = Counter()
+
+    def take(min_left: int) -> list[Recording] | None:
+        """The first take of the family with most takes left (at least ``min_left``), packages in turn."""
+        spare = [f for f in order if len(families[f]) >= min_left]
+        if not spare:
+            return None
+        spare.sort(key=lambda f: (used_packages[families[f][0].package], -len(families[f])))
         order.remove(spare[0])
         order.append(spare[0])
-    rest = [r for f in sorted(families) for r in families[f]]
-    return held + sorted(rest, key=lambda r: stable_int(seed, "deal", scene, r.source_id))
+        picked = families[spare[0]][:min_left]
+        del families[spare[0]][:min_left]
+        used_packages[picked[0].package] += 1
+        return picked
+
+    out: dict[str, dict[str, list[str]]] = {c.name: {"train": [], "test": [], "unseen": []} for c in cities}
+    seen = [c for c in cities if c.seen]
+    for c in seen:
+        pair = take(2) or [*(take(1) or []), *(take(1) or [])]
+        out[c.name]["test"].append(pair[0].source_id)
+        out[c.name]["train"].append(pair[1].source_id)
+    for c in cities:
+        if not c.seen:
+            single = take(2) or take(1)
+            assert single is not None
+            out[c.name]["unseen"].append(single[0].source_id)
+            if len(single) > 1:  # the family's other take goes back to the pool
+                families[recording_family(single[1])].insert(0, single[1])
+    rest = sorted(
+        (r for f in families.values() for r in f), key=lambda r: stable_int(seed, "deal", scene, r.source_id)
+    )
+    for i, r in enumerate(rest):
+        out[seen[i % len(seen)].name]["train"].append(r.source_id)
+    return out
 
 
 def min_recordings(params: ScenesParams) -> int:
@@ -260,23 +320,10 @@ def plan_scene(
 ) -> ScenePlan:
     """Deal a scene's recordings to cities and lay out its locations (corpora.md, game-scenes "Splits").
 
-    Test recordings of the seen cities are dealt first, then one recording per unseen city (both from
-    :func:`_held_out_order`), then every remaining recording goes to the training side of the seen cities
-    in turn.
+    Recordings are dealt by :func:`deal_recordings`; no recording serves two cities or both sides of a
+    split.
     """
-    seen = [c for c in cities if c.seen]
-    unseen = [c for c in cities if not c.seen]
-    order = _held_out_order(recordings, seed, scene, len(seen) + len(unseen))
-    by_city: dict[str, dict[str, list[str]]] = {
-        c.name: {"train": [], "test": [], "unseen": []} for c in cities
-    }
-    queue = list(order)
-    for c in seen:
-        by_city[c.name]["test"].append(queue.pop(0).source_id)
-    for c in unseen:
-        by_city[c.name]["unseen"].append(queue.pop(0).source_id)
-    for i, r in enumerate(queue):
-        by_city[seen[i % len(seen)].name]["train"].append(r.source_id)
+    by_city = deal_recordings(recordings, cities, seed, scene)
     lengths = {r.source_id: len(r.audio) for r in recordings}
     plan = ScenePlan(scene, by_city)
     scene_index = params.scenes.index(scene)
