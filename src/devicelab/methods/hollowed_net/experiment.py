@@ -43,6 +43,8 @@ PAPER = "Hollowed Net for On-Device Personalization of Text-to-Image Diffusion M
 
 
 def run(config: HollowedNetConfig, ctx: RunContext) -> dict[str, Any]:
+    """Stages ``memory`` and ``transfer``, then one fidelity stage per (variant, subject, seed) in parallel
+    workers; metrics keep the names the claims use (``dino_hollowed_m6``: mean over subjects, per seed)."""
     torch.set_num_threads(config.threads)
     t_start = time.perf_counter()
     corpus = resolve_corpus(config, ctx)
