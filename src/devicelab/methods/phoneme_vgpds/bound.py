@@ -57,6 +57,20 @@ def dynamic_latent_marginals(time_cov: Tensor, mean_bar: Tensor, lambda_sqrt: Te
     return LatentMarginals(mean=mean, variance=variance.transpose(-1, -2), kl=kl)
 
 
+def time_prior_marginals(
+    time_cov: Tensor, free_mean: Tensor, lambda_sqrt: Tensor, parametrisation: str = "mean_bar"
+) -> LatentMarginals:
+    """:func:`dynamic_latent_marginals` from the free mean of either parametrisation.
+
+    ``"mean_bar"`` (spec §2.2): the free mean is μ̄. ``"mean"`` [reconstruction]: the free mean is μ and
+    μ̄ = K_t⁻¹ μ through the Cholesky factor of K_t (σ_w² > 0 keeps K_t positive definite); the model and the
+    bound are the same, only the coordinates the optimiser moves in differ.
+    """
+    if parametrisation == "mean":
+        free_mean = torch.cholesky_solve(free_mean, torch.linalg.cholesky(time_cov))
+    return dynamic_latent_marginals(time_cov, free_mean, lambda_sqrt)
+
+
 def isotropic_latent_marginals(mean_bar: Tensor, lambda_sqrt: Tensor) -> LatentMarginals:
     """Bayesian GP-LVM without dynamics: prior N(0, I), q(x_n) = N(μ_n, diag s_n) (spec §4).
 

@@ -12,6 +12,7 @@ from devicelab.core.config import ranged
 ConstraintName = Literal["nystrom", "latent_var", "snr", "none"]
 ConstraintSolver = Literal["penalty", "dual"]
 LatentPrior = Literal["gp_time", "isotropic"]
+MeanParametrisation = Literal["mean_bar", "mean"]
 Optimizer = Literal["adam", "lbfgs"]
 HmmTraining = Literal["viterbi", "baum_welch"]
 
@@ -46,6 +47,9 @@ class VgpdsConfig:
     latent_dim: int = ranged(2, low=1)  # Q
     num_inducing: int = ranged(10, low=1)  # M
     latent_prior: LatentPrior = "gp_time"
+    # free variational mean: μ̄ with μ = K_t μ̄ (spec §2.2, vargplvm), or μ itself with μ̄ = K_t⁻¹ μ by Cholesky
+    # [reconstruction: same q(X) and bound, other optimisation coordinates; see FIDELITY.md]
+    mean_parametrisation: MeanParametrisation = "mean_bar"
     constraint: ConstraintConfig = field(default_factory=ConstraintConfig)
     # training (spec §2.5)
     optimizer: Optimizer = "adam"

@@ -16,10 +16,10 @@ from devicelab.methods.phoneme_vgpds.bound import (
     EmissionStatistics,
     LatentMarginals,
     collapsed_bound,
-    dynamic_latent_marginals,
     emission_statistics,
     inducing_cholesky,
     isotropic_latent_marginals,
+    time_prior_marginals,
 )
 from devicelab.methods.phoneme_vgpds.config import VgpdsConfig
 from devicelab.methods.phoneme_vgpds.constraints import constraint_penalty, emission_variances, latent_scale
@@ -63,7 +63,8 @@ class VgpdsModels(nn.Module):
         self.register_buffer("penalty_weight", torch.full((c,), config.constraint.weight, dtype=dtype))  # ρ
         self.register_buffer("pca_mean", torch.zeros(c, d, dtype=dtype))  # class PCA for μ init (spec §2.5)
         self.register_buffer("pca_projection", torch.zeros(c, d, q, dtype=dtype))
-        self.mean_bar = nn.Parameter(torch.zeros(c, j, t, q, dtype=dtype))
+        free_mean = nn.Parameter(torch.zeros(c, j, t, q, dtype=dtype))
+        setattr(self, config.mean_parametrisation, free_mean)  # ``mean_bar`` (μ̄) or ``mean`` (μ)
         self.lambda_raw = nn.Parameter(torch.zeros(c, j, t, q, dtype=dtype))
         self.inducing = nn.Parameter(torch.zeros(c, m, q, dtype=dtype))
         self.log_inverse_widths = nn.Parameter(torch.zeros(c, q, dtype=dtype))
@@ -86,6 +87,10 @@ class VgpdsModels(nn.Module):
         c, d, q = self.pca_projection.shape
         centred = frames - self.pca_mean.reshape(c, *([1] * (frames.dim() - 2)), d)
         return centred @ self.pca_projection.reshape(c, *([1] * (frames.dim() - 3)), d, q)
+
+    def free_mean(self) -> nn.Parameter:
+        """The free variational mean (C, J, T, Q): μ̄, or μ under ``mean_parametrisation="mean"``."""
+        return getattr(self, self.config.mean_parametrisation)
 
     def noise_parameters(self) -> list[nn.Parameter]:
         """The parameters held fixed during the first ``fixed_beta_iters`` iterations (spec §2.5)."""
@@ -126,18 +131,20 @@ class VgpdsModels(nn.Module):
 
     def latent_marginals(
         self,
-        mean_bar: Tensor | None = None,
+        free_mean: Tensor | None = None,
         lambda_sqrt: Tensor | None = None,
         frame_mask: Tensor | None = None,
     ) -> LatentMarginals:
         """q(X) marginals and the KL per token (kl: (C, J)), of the training tokens unless given others."""
-        mean_bar = self.mean_bar if mean_bar is None else mean_bar
+        free_mean = self.free_mean() if free_mean is None else free_mean
         mask = self.frame_mask if frame_mask is None else frame_mask
         lambda_sqrt = self.lambda_sqrt() if lambda_sqrt is None else lambda_sqrt
-        mean_bar = mean_bar * mask.unsqueeze(-1).to(mean_bar.dtype)  # padded μ̄ = 0
+        free_mean = free_mean * mask.unsqueeze(-1).to(free_mean.dtype)  # padded μ̄ = 0
         if self.config.latent_prior == "isotropic":
-            return isotropic_latent_marginals(mean_bar, lambda_sqrt)
-        return dynamic_latent_marginals(self.time_covariance(mask), mean_bar, lambda_sqrt)
+            return isotropic_latent_marginals(free_mean, lambda_sqrt)
+        return time_prior_marginals(
+            self.time_covariance(mask), free_mean, lambda_sqrt, self.config.mean_parametrisation
+        )
 
     def forward(self) -> ModelTerms:
         """Evaluate every class's bound on its training tokens."""

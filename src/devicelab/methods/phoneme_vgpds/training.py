@@ -28,9 +28,9 @@ from devicelab.methods.phoneme_vgpds.bound import (
     EmissionStatistics,
     LatentMarginals,
     collapsed_bound,
-    dynamic_latent_marginals,
     emission_statistics,
     isotropic_latent_marginals,
+    time_prior_marginals,
 )
 from devicelab.methods.phoneme_vgpds.config import VgpdsConfig
 from devicelab.methods.phoneme_vgpds.constraints import (
@@ -98,11 +98,11 @@ def bisect_common_lambda(models: VgpdsModels, target_variance: float) -> Tensor:
     c = mask.shape[0]
     lo = torch.full((c,), LOG_LAMBDA_BRACKET[0], dtype=models.frames.dtype)
     hi = torch.full((c,), LOG_LAMBDA_BRACKET[1], dtype=models.frames.dtype)
-    zeros = torch.zeros_like(models.mean_bar)
+    zeros = torch.zeros_like(models.free_mean())
     for _ in range(BISECTION_STEPS):
         mid = 0.5 * (lo + hi)
         lambda_sqrt = torch.exp(0.5 * mid).reshape(c, 1, 1, 1) * mask.unsqueeze(-1).to(mid.dtype)
-        variance = models.latent_marginals(mean_bar=zeros, lambda_sqrt=lambda_sqrt.expand_as(zeros)).variance
+        variance = models.latent_marginals(free_mean=zeros, lambda_sqrt=lambda_sqrt.expand_as(zeros)).variance
         too_broad = masked_median(variance, mask) > target_variance
         lo, hi = torch.where(too_broad, mid, lo), torch.where(too_broad, hi, mid)
     return torch.exp(0.5 * (lo + hi))
@@ -149,16 +149,17 @@ def initialise_models(tokens: PaddedTokens, config: VgpdsConfig) -> VgpdsModels:
         models.log_signal_variance.copy_(torch.log(data_variance))
         models.log_noise_precision.copy_(torch.log(config.init_snr / data_variance))
 
-    # time kernel and μ̄ = K_t⁻¹ μ_pca per token
+    # time kernel, and μ̄ = K_t⁻¹ μ_pca per token (or μ = μ_pca under mean_parametrisation="mean")
+    free_mean = mu_pca
     if config.latent_prior == "gp_time":
         t_range = median_time_span(mask, config.frame_period_s)
         models.log_time_inverse_lengthscale_sq.copy_(torch.log(config.time_inverse_width / t_range**2))
         models.log_time_white_variance.fill_(float(np.log(config.time_white_variance)))
         models.log_time_bias_variance.fill_(float(np.log(config.time_bias_variance)))
-        chol = torch.linalg.cholesky(models.time_covariance(mask))  # (C, J, T, T)
-        models.mean_bar.copy_(torch.cholesky_solve(mu_pca, chol) * real)
-    else:
-        models.mean_bar.copy_(mu_pca)
+        if config.mean_parametrisation == "mean_bar":
+            chol = torch.linalg.cholesky(models.time_covariance(mask))  # (C, J, T, T)
+            free_mean = torch.cholesky_solve(mu_pca, chol) * real
+    models.free_mean().copy_(free_mean)
 
     lambda_sqrt = bisect_common_lambda(models, config.init_median_variance)  # (C,)
     models.lambda_raw.copy_(inverse_latent_scale(lambda_sqrt, config.constraint).reshape(-1, 1, 1, 1) * real)
@@ -301,21 +302,23 @@ def extended_bound(
     snapshot: ClassSnapshot,
     frames: Tensor,
     frame_mask: Tensor,
-    mean_bar: Tensor,
+    free_mean: Tensor,
     lambda_sqrt: Tensor,
     time_cov: Tensor | None,
+    mean_parametrisation: str = "mean_bar",
 ) -> ExtendedBound:
     """F̂_c(Y_c ∪ Y*_k) for every (class c, new token k) from the additive statistics of spec §2.6.
 
-    frames (C, K, T, D); frame_mask (C, K, T); mean_bar, lambda_sqrt (C, K, T, Q); time_cov (C, K, T, T) under
-    the class's time kernel, or None for the isotropic prior. The new token is independent of the training
+    frames (C, K, T, D); frame_mask (C, K, T); free_mean (μ̄, or μ under ``mean_parametrisation="mean"``) and
+    lambda_sqrt (C, K, T, Q); time_cov (C, K, T, T) under the class's time kernel, or None for the isotropic
+    prior. The new token is independent of the training
     tokens in the prior, so F_c(Y_c ∪ Y*) = F̂(stats_c + stats*) − KL_c − KL*.
     """
-    mean_bar = mean_bar * frame_mask.unsqueeze(-1).to(mean_bar.dtype)
+    free_mean = free_mean * frame_mask.unsqueeze(-1).to(free_mean.dtype)
     if time_cov is None:
-        latent = isotropic_latent_marginals(mean_bar, lambda_sqrt)
+        latent = isotropic_latent_marginals(free_mean, lambda_sqrt)
     else:
-        latent = dynamic_latent_marginals(time_cov, mean_bar, lambda_sqrt)
+        latent = time_prior_marginals(time_cov, free_mean, lambda_sqrt, mean_parametrisation)
     new = emission_statistics(
         frames,
         frame_mask,
@@ -361,17 +364,23 @@ def _score_chunk(
     with torch.no_grad():
         mu_init = models.project(frames) * real  # (C, K, T, Q)
         time_cov = models.time_covariance(mask) if config.latent_prior == "gp_time" else None
-        mean_bar_init = (
-            mu_init if time_cov is None else torch.cholesky_solve(mu_init, torch.linalg.cholesky(time_cov))
-        )
+        free_mean_init = mu_init
+        if time_cov is not None and config.mean_parametrisation == "mean_bar":
+            free_mean_init = torch.cholesky_solve(mu_init, torch.linalg.cholesky(time_cov))
         raw_init = inverse_latent_scale(snapshot.median_lambda.sqrt(), config.constraint).reshape(c, 1, 1, 1)
-    mean_bar = mean_bar_init.clone().requires_grad_(True)
-    raw = raw_init.expand_as(mean_bar).clone().requires_grad_(True)
-    optimizer = torch.optim.Adam([mean_bar, raw], lr=config.test_lr)
+    free_mean = free_mean_init.clone().requires_grad_(True)
+    raw = raw_init.expand_as(free_mean).clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([free_mean, raw], lr=config.test_lr)
 
     def scores() -> Tensor:
         ext = extended_bound(
-            snapshot, frames, mask, mean_bar, latent_scale(raw, mask, config.constraint), time_cov
+            snapshot,
+            frames,
+            mask,
+            free_mean,
+            latent_scale(raw, mask, config.constraint),
+            time_cov,
+            config.mean_parametrisation,
         )
         value = ext.collapsed.value - snapshot.collapsed.unsqueeze(1) - ext.latent.kl  # (C, K)
         if config.score_with_penalty:
