@@ -1,12 +1,16 @@
 """tta-lsa data: target priors by name, the CIFAR-10-C layout, and the per-seed domains (spec §4, §6.3)."""
 
+import json
+import shutil
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
 from devicelab.core.config import resolve_config
 from devicelab.data.corpora.glyph_digits_c import load_corrupted, write_c_layout
 from devicelab.methods.tta_lsa.config import TTALSAConfig
-from devicelab.methods.tta_lsa.data import Pools, make_domains, shifted_targets, target_prior
+from devicelab.methods.tta_lsa.data import Pools, make_domains, prepare_data, shifted_targets, target_prior
 
 
 def test_target_priors_follow_the_spec():
@@ -51,3 +55,13 @@ def test_domains_share_streams_across_variants_and_follow_the_target_prior(tmp_p
     )
     assert sorted(ordered[0].labels.tolist()) == sorted(backward.labels.tolist())
     assert not np.array_equal(ordered[0].labels, backward.labels)
+
+
+def test_a_built_glyph_digits_copy_given_with_data_is_read_as_the_corpus(glyph_fixture, tmp_path):
+    copy = shutil.copytree(glyph_fixture, tmp_path / "glyph-digits")
+    (copy / "manifest.json").write_text(json.dumps({"corpus": "glyph-digits"}))
+    ctx = SimpleNamespace(data_path=copy, profile="smoke", log=lambda **record: None)
+    cfg = resolve_config(TTALSAConfig, "smoke", {"source.domains": ["serif", "sans"], "stream.per_class": 8})
+    pools = prepare_data(cfg, ctx)
+    assert pools.track == "glyph-digits-c" and pools.num_classes == 10
+    assert len(pools.source_labels) == 2 * 10 * 30  # the train splits of both domains

@@ -14,6 +14,7 @@ import numpy as np
 
 from devicelab.core.config import ConfigError
 from devicelab.core.seeding import child_rng
+from devicelab.core.sources import resolve_data
 from devicelab.data.corpora.glyph_digits_c import ensure_glyph_digits_c, load_corrupted, load_pool
 from devicelab.data.datasets.cifar import load_cifar10
 from devicelab.methods.tta_lsa.streams import (
@@ -72,10 +73,15 @@ class Pools:
 
 
 def prepare_data(cfg: TTALSAConfig, ctx: RunContext) -> Pools:
-    """The source pool and the corrupted target folder: glyph-digits(-c), or CIFAR-10(-C) with ``--data``."""
-    if ctx.data_path is not None:
-        return _cifar_pools(Path(ctx.data_path))
-    root = Path(cfg.glyph_root) if cfg.glyph_root else ctx.corpus("glyph-digits")
+    """The source pool and the corrupted target folder: glyph-digits(-c) (the built corpus, ``glyph_root`` or
+    a built copy given with ``--data``), or CIFAR-10(-C) with ``--data``."""
+    if ctx.data_path is None and cfg.glyph_root:
+        root = Path(cfg.glyph_root)
+    else:
+        source = resolve_data(ctx, "glyph-digits")
+        if not source.is_corpus:
+            return _cifar_pools(source.path)
+        root = source.path
     try:
         images, labels = load_pool(root, cfg.source.domains, "train")
     except ValueError as e:
