@@ -45,9 +45,18 @@ def test_run_json_records_the_state(finished_toy):
 def test_resume_takes_the_newest_resumable_run_and_says_which(finished_toy):
     resumable = _as_killed(finished_toy, "20990101-000001")
     done = Path(shutil.copytree(finished_toy, finished_toy.parent / "20990101-000002"))  # newer, finished
-    broken = finished_toy.parent / "20990101-000003"  # newest: a folder that never started properly
+    broken = finished_toy.parent / "20990101-000003"  # a folder that never started properly
     broken.mkdir()
     (broken / "config.yaml").write_text((finished_toy / "config.yaml").read_text())
+    for stamp, state in (
+        ("20990101-000004", None),
+        ("20990101-000005", "failed"),
+    ):  # failed starts, kept nothing
+        failed = finished_toy.parent / stamp
+        (failed / "stages").mkdir(parents=True)
+        (failed / "config.yaml").write_text((finished_toy / "config.yaml").read_text())
+        meta = {"experiment": "toy", "profile": "smoke", **({"state": state} if state else {})}
+        (failed / "run.json").write_text(json.dumps(meta))
     result = cli("run", "toy", "--resume", toy=True)
     assert result.returncode == 0, result.stderr
     assert f"resuming {resumable}" in result.stdout

@@ -169,14 +169,15 @@ def read_meta(run_dir: Path) -> dict:
 
 
 def is_resumable(run_dir: Path, name: str) -> bool:
-    """Whether ``run_dir`` is an unfinished run of experiment ``name`` that ``--resume`` can continue."""
+    """Whether ``run_dir`` is an unfinished run of experiment ``name`` that ``--resume`` can continue: one
+    that is ``started`` (running or killed), or that failed (or predates recorded states) after keeping a
+    stage result or a checkpoint. A start that failed before keeping anything is not worth resuming."""
     meta = read_meta(run_dir)
-    return (
-        meta.get("experiment") == name
-        and meta.get("state", "started") in RESUMABLE_STATES
-        and (run_dir / "config.yaml").is_file()
-        and not (run_dir / "metrics.json").exists()
-    )
+    if meta.get("experiment") != name or (run_dir / "metrics.json").exists():
+        return False
+    if not (run_dir / "config.yaml").is_file() or meta.get("state") not in (*RESUMABLE_STATES, None):
+        return False
+    return meta.get("state") == "started" or _holds_results(run_dir)
 
 
 def _write_meta(run_dir: Path, meta: Mapping[str, Any]) -> None:
@@ -187,7 +188,7 @@ def _write_meta(run_dir: Path, meta: Mapping[str, Any]) -> None:
 
 def _holds_results(run_dir: Path) -> bool:
     """Whether a run folder kept anything a resume would reuse (a stage result or a checkpoint)."""
-    return any((run_dir / "stages").glob("*.json")) or any((run_dir / "checkpoints").glob("*.safetensors"))
+    return any(run_dir.glob("stages/*.json")) or any(run_dir.glob("checkpoints/*.safetensors"))
 
 
 def execute(
