@@ -125,3 +125,24 @@ def test_every_option_trains_to_a_finite_bound(name):
     if name == "latent_var":
         variance = models.latent_marginals().variance[models.frame_mask]
         assert (variance <= config.constraint.s_max).all()
+
+
+@pytest.mark.parametrize("name", ["nystrom", "snr"])
+def test_noise_precision_is_held_for_fixed_beta_iters(name):
+    rng = np.random.default_rng(9)
+    tokens = [[np.cumsum(rng.normal(size=(6, 3)), 0) for _ in range(3)]]
+    config = VgpdsConfig(
+        latent_dim=2,
+        num_inducing=4,
+        train_iters=5,
+        fixed_beta_iters=5,
+        constraint=ConstraintConfig(name=name),
+    )
+    models = initialise_models(pad_tokens(tokens), config)
+    before = models.noise_parameters()[0].detach().clone()
+    inducing = models.inducing.detach().clone()
+    train_models(models, config, desc="test-fixed-beta")
+    assert torch.equal(models.noise_parameters()[0].detach(), before)
+    assert not torch.equal(models.inducing.detach(), inducing)
+    snr = (models.emission_variances()[1] * models.data_variance).item()
+    assert snr == pytest.approx(config.init_snr, rel=1e-9)
