@@ -82,8 +82,10 @@ def test_finished_stages_are_read_back_not_rerun(tmp_path):
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_failing_stage_raises_its_error_and_keeps_the_finished_ones(tmp_path, workers):
-    with pytest.raises(ValueError, match="variant b cannot run"):
+    with pytest.raises(ValueError, match="variant b cannot run") as raised:
         run_stages(_ctx(tmp_path), plan_stages(["a", "b"], seeds=[0]), fail_on_b, workers=workers)
+    if workers > 1:
+        assert "in stage b-seed0" in raised.value.__notes__
     assert (tmp_path / "stages" / "a-seed0.json").exists()
     assert not (tmp_path / "stages" / "b-seed0.json").exists()
 

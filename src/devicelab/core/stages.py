@@ -209,7 +209,9 @@ def _worker_main(
 
 
 def _portable_error(error: BaseException, stage: Stage) -> BaseException:
-    """The error itself when it pickles, else a RuntimeError carrying its traceback."""
+    """The error itself (with a note naming the stage) when it pickles, else a RuntimeError carrying its
+    traceback."""
+    error.add_note(f"in stage {stage.name}")
     try:
         pickle.loads(pickle.dumps(error))
         return error
