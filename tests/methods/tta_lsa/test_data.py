@@ -65,3 +65,8 @@ def test_a_built_glyph_digits_copy_given_with_data_is_read_as_the_corpus(glyph_f
     pools = prepare_data(cfg, ctx)
     assert pools.track == "glyph-digits-c" and pools.num_classes == 10
     assert len(pools.source_labels) == 2 * 10 * 30  # the train splits of both domains
+    assert len(pools.clean_labels) == 2 * 10 * 35 and pools.clean_images.shape[1:] == (
+        32,
+        32,
+        3,
+    )  # their test splits

@@ -63,13 +63,16 @@ def class_order(cfg: TTALSAConfig, num_classes: int) -> np.ndarray:
 
 @dataclass
 class Pools:
-    """What a run reads: the balanced source pool (LT subsets are drawn per seed) and the target folder."""
+    """What a run reads: the balanced source pool (LT subsets are drawn per seed), the target folder, and the
+    clean test set of the source domains."""
 
     source_images: np.ndarray  # (N, 32, 32, 3) uint8, balanced pool
     source_labels: np.ndarray  # (N,)
     c_root: Path  # CIFAR-10-C layout folder
     num_classes: int
     track: str
+    clean_images: np.ndarray | None = None  # (M, 32, 32, 3) uint8, uncorrupted test images
+    clean_labels: np.ndarray | None = None  # (M,)
 
 
 def prepare_data(cfg: TTALSAConfig, ctx: RunContext) -> Pools:
@@ -84,6 +87,7 @@ def prepare_data(cfg: TTALSAConfig, ctx: RunContext) -> Pools:
         root = source.path
     try:
         images, labels = load_pool(root, cfg.source.domains, "train")
+        clean_images, clean_labels = load_pool(root, cfg.source.domains, "test")
     except ValueError as e:
         raise ConfigError(f"source.domains: {e}") from None
     c_root = ensure_glyph_digits_c(
@@ -95,7 +99,7 @@ def prepare_data(cfg: TTALSAConfig, ctx: RunContext) -> Pools:
         seed=0,
         log=lambda m: ctx.log(event="data", message=m),
     )
-    return Pools(images, labels, c_root, int(labels.max()) + 1, "glyph-digits-c")
+    return Pools(images, labels, c_root, int(labels.max()) + 1, "glyph-digits-c", clean_images, clean_labels)
 
 
 def _cifar_pools(data: Path) -> Pools:
@@ -106,7 +110,16 @@ def _cifar_pools(data: Path) -> Pools:
             f"{data}: expected CIFAR-10-C/labels.npy (the CIFAR-10-C folder) under --data"
         )
     images, labels = load_cifar10(data / "cifar-10-batches-bin", "train")
-    return Pools(np.asarray(images), np.asarray(labels, dtype=np.int64), c_root, 10, "cifar10-c")
+    clean_images, clean_labels = load_cifar10(data / "cifar-10-batches-bin", "test")
+    return Pools(
+        np.asarray(images),
+        np.asarray(labels, dtype=np.int64),
+        c_root,
+        10,
+        "cifar10-c",
+        np.asarray(clean_images),
+        np.asarray(clean_labels, dtype=np.int64),
+    )
 
 
 def long_tailed_source(pools: Pools, cfg: TTALSAConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -31,6 +31,8 @@ def run(cfg: TTALSAConfig, ctx: RunContext) -> dict[str, list[float]]:
     per_seed = [{name: evaluated[Stage(name, seed).name] for name in names} for seed in seeds]
     metrics = report.aggregate(cfg, per_seed)
     metrics["adapter_params"] = trained.of(SEED_STAGE)[-1]["adapter_params"]
+    if "clean_balanced_acc" in trained.of(SEED_STAGE)[0]:  # the source model on the clean test set
+        metrics["acc/source/clean"] = [r["clean_balanced_acc"] for r in trained.of(SEED_STAGE)]
     report.write_report(cfg, ctx, metrics, per_seed, EXPERIMENT.claims)
     return metrics
 

@@ -33,6 +33,7 @@ from devicelab.methods.tta_lsa.training import (
     train_source,
 )
 from devicelab.methods.tta_lsa.tta import TTA_REGISTRY, TTAMethod, compute_fisher
+from devicelab.metrics import balanced_accuracy, predict
 
 if TYPE_CHECKING:
     from devicelab.core.run import RunContext
@@ -184,14 +185,19 @@ SEED_STAGE = "source-and-adapter"  # the variant name of the per-seed training s
 
 
 def train_seed_stage(pools: Pools, stage: Stage, ctx: RunContext) -> dict[str, Any]:
-    """Stage ``source-and-adapter-seedS``: train (or read back) one seed's source model and adapter."""
+    """Stage ``source-and-adapter-seedS``: train (or read back) one seed's source model and adapter; and the
+    source model's balanced accuracy (%) on the clean test set (the floor of C0–C3)."""
     cfg = ctx.config
     model, meta = source_model(cfg, ctx, pools, stage.seed)
     adapter = label_shift_adapter(cfg, ctx, model, pools, meta, stage.seed)
-    return {
+    result = {
         "adapter_params": float(sum(p.numel() for p in adapter.parameters())),
         "final_train_acc": meta["final_train_acc"],
     }
+    if pools.clean_labels is not None:
+        predictions = predict(model, images_to_tensor(pools.clean_images)).numpy()
+        result["clean_balanced_acc"] = balanced_accuracy(pools.clean_labels, predictions)
+    return result
 
 
 def evaluate_stage(pools: Pools, stage: Stage, ctx: RunContext) -> dict[str, dict[str, float]]:
