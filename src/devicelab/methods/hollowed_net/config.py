@@ -20,12 +20,12 @@ from devicelab.methods.hollowed_net.pretrain import PretrainConfig
 class EvalSettings:
     """Sampling and scoring of each personalised model (spec §10.1)."""
 
-    prompts_per_subject: int = 10
-    images_per_prompt: int = 4
-    inference_steps: int = 25
-    guidance: float = 5.0
-    denoise_samples: int = 8
-    drift_prompts: int = 8
+    prompts_per_subject: int = ranged(10, low=1)
+    images_per_prompt: int = ranged(4, low=1)
+    inference_steps: int = ranged(25, low=1)
+    guidance: float = ranged(5.0, low=0)
+    denoise_samples: int = ranged(8, low=1)
+    drift_prompts: int = ranged(8, low=0)
 
 
 @dataclass
@@ -41,8 +41,8 @@ class HollowedNetConfig:
     tiny_unet_channels: list[int] = field(default_factory=lambda: [32, 64, 128, 128])
     tiny_vae_channels: list[int] = field(default_factory=lambda: [32, 64, 64])
     corpus_dir: str = ""  # a glyph-world folder to use instead of the built corpus
-    m: int = 6
-    rank: int = 4
+    m: int = ranged(6, low=0, high=11)  # hollow depth (SD topology: 12 input layers)
+    rank: int = ranged(4, low=1)
     # 200 steps × batch 1, a_m on disk in fp32, AdamW lr 1e-3 (LoRA) / 1e-4 (full FT); seeds come per stage
     finetune: PersonalizeConfig = field(default_factory=PersonalizeConfig)
     quality_variants: list[str] = field(
@@ -55,9 +55,9 @@ class HollowedNetConfig:
             "full-ft",
         ]
     )
-    memory_depths: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
-    memory_ranks: list[int] = field(default_factory=lambda: [1, 4, 16])
-    memory_latents: list[int] = field(default_factory=lambda: [8, 32])
+    memory_depths: list[int] = ranged(low=0, high=11, default_factory=lambda: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+    memory_ranks: list[int] = ranged(low=1, default_factory=lambda: [1, 4, 16])
+    memory_latents: list[int] = ranged(low=1, default_factory=lambda: [8, 32])
     workers: int = ranged(0, low=0)  # fidelity stages run in parallel processes; 0: one per core
     threads: int = ranged(1, low=1)  # torch threads per worker (one: faster than two contended ones)
     eval: EvalSettings = field(default_factory=EvalSettings)

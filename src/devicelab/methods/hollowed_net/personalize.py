@@ -20,6 +20,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from devicelab.core.config import ranged
 from devicelab.core.memory import InferenceAccount, TrainingAccount, account_inference
 from devicelab.methods.hollowed_net.finetune import OptimConfig, Variant, finetune, prepare_unet
 from devicelab.methods.hollowed_net.hollow import load_kept
@@ -35,8 +36,8 @@ AM_DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
 class PersonalizeConfig:
     """How a personalisation fine-tunes: steps, batch, where a_m lives, probes and the optimiser (spec §8)."""
 
-    steps: int = 200
-    batch: int = 1
+    steps: int = ranged(200, low=1)
+    batch: int = ranged(1, low=1)
     am_storage: Literal["disk", "memory"] = "disk"
     am_dtype: Literal["fp32", "fp16"] = "fp32"
     gradient_checkpointing: bool = False
