@@ -33,9 +33,19 @@ def test_zero_epochs_from_the_command_line():
     assert run_folders("kws-ssn") == []
 
 
-def test_fed_dg_range_is_checked_too():
-    one_line_error(cli("run", "fed-dg", "--profile", "smoke", "rounds=0"), "rounds=0", ">= 1")
-    assert run_folders("fed-dg") == []
+@pytest.mark.parametrize(
+    ("name", "override", "allowed"),
+    [
+        ("fed-dg", "rounds=0", ">= 1"),
+        ("tta-lsa", "source_training.epochs=0", ">= 1"),
+        ("tta-lsa", "tta.momentum=1.5", "0 .. 1"),
+        ("hollowed-net", "m=40", "0 .. 11"),
+        ("hollowed-net", "finetune.steps=0", ">= 1"),
+    ],
+)
+def test_every_method_checks_its_ranges(name, override, allowed):
+    one_line_error(cli("run", name, "--profile", "smoke", override), override.split("=")[0], allowed)
+    assert run_folders(name) == []
 
 
 def test_unknown_experiment_lists_the_names():
