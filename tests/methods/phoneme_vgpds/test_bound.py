@@ -232,7 +232,7 @@ def unpadded_bound(models: VgpdsModels, tokens: list[np.ndarray], class_index: i
         n = len(tok)
         mask = torch.ones(n, dtype=torch.bool)
         k = time_kernel(
-            models.times[:n],
+            models.token_times(n),
             mask,
             models.config.time_rbf_variance,
             torch.exp(models.log_time_inverse_lengthscale_sq[c]),

@@ -82,35 +82,35 @@ def psi2(
     """Ψ2[m,m'] = Σ_n E_q[k_f(z_m, x_n) k_f(x_n, z_m')] over real frames (spec §2.3).
 
     ``σ_f⁴ Σ_n Π_q (2w_q S_nq + 1)^{-½} exp(−¼ w_q (z_mq − z_m'q)² − w_q (μ_nq − z̄_q)² / (2w_q S_nq + 1))``,
-    z̄ = (z_m + z_m')/2. The quadratic in z̄ is expanded so that the work is two (N, Q) × (Q, M²) products and
-    the memory O(N·M²): the cost of one bound evaluation grows as O(N·M²·Q).
+    z̄ = (z_m + z_m')/2. With a_nq = w_q / (2w_q S_nq + 1) the exponent is expanded in z̄,
+    ``c_n + Σ_q 2 a_nq μ_nq z̄_q − Σ_q a_nq z̄_q²``, one (N, 1 + 2Q) × (1 + 2Q, M²) product; the frame sum is a
+    masked reduction of its exponential. Time O(N·M²·Q), memory O(N·M²).
 
     mean, var: (..., N, Q); frame_mask: (..., N); inducing Z: (..., M, Q); variance: (...); w: (..., Q).
     Returns (..., M, M).
     """
     m = inducing.shape[-2]
     w_ = w.unsqueeze(-2)  # (..., 1, Q)
-    a = w_ / (2.0 * w_ * var + 1.0)  # (..., N, Q)  w_q / (2 w_q S_nq + 1)
+    denom = 2.0 * w_ * var + 1.0  # (..., N, Q)
+    a = w_ / denom
+    offset = -0.5 * torch.log(denom).sum(-1, keepdim=True) - (a * mean**2).sum(
+        -1, keepdim=True
+    )  # (..., N, 1)
+    frame_terms = torch.cat([offset, 2.0 * a * mean, -a], dim=-1)  # (..., N, 1 + 2Q)
     z_bar = 0.5 * (inducing.unsqueeze(-2) + inducing.unsqueeze(-3))  # (..., M, M, Q)
+    z_bar = z_bar.reshape(*z_bar.shape[:-3], m * m, -1)  # (..., M², Q)
+    pair_terms = torch.cat([torch.ones_like(z_bar[..., :1]), z_bar, z_bar**2], dim=-1)  # (..., M², 1 + 2Q)
+    exponent = frame_terms @ pair_terms.transpose(-1, -2)  # (..., N, M²)
+    mask = frame_mask.to(mean.dtype).unsqueeze(-2)  # (..., 1, N)
+    summed = (mask @ torch.exp(exponent)).reshape(*exponent.shape[:-2], m, m)  # (..., M, M)
     z_dist = ((inducing.unsqueeze(-2) - inducing.unsqueeze(-3)) ** 2 * w_.unsqueeze(-2)).sum(
         -1
     )  # (..., M, M)
-    z_bar_flat = z_bar.reshape(*z_bar.shape[:-3], m * m, -1).transpose(-1, -2)  # (..., Q, M²)
-    # Σ_q a_nq (μ_nq − z̄_q)² = Σ_q a μ² − 2 Σ_q (a μ) z̄ + Σ_q a z̄²
-    quad = (
-        (a * mean**2).sum(-1, keepdim=True)  # (..., N, 1)
-        - 2.0 * (a * mean) @ z_bar_flat  # (..., N, M²)
-        + a @ z_bar_flat**2
-    )
-    log_norm = -0.5 * torch.log(2.0 * w_ * var + 1.0).sum(-1, keepdim=True)  # (..., N, 1)
-    per_frame = torch.exp(log_norm - quad) * frame_mask.unsqueeze(-1).to(mean.dtype)  # (..., N, M²)
-    summed = per_frame.sum(-2).reshape(*per_frame.shape[:-2], m, m)  # (..., M, M)
     return (variance**2)[..., None, None] * torch.exp(-0.25 * z_dist) * summed
 
 
 def _as_batch(value: Tensor | float, like: Tensor) -> Tensor | float:
-    """A kernel parameter whose shape is a prefix of ``like``'s batch axes, viewed to broadcast to (..., T,
-    T)."""
+    """A kernel parameter whose shape is a prefix of ``like``'s batch axes, viewed against (..., T, T)."""
     if not isinstance(value, Tensor) or value.dim() == 0:
         return value
     return value.reshape(*value.shape, *([1] * (like.dim() + 1 - value.dim())))

@@ -58,7 +58,6 @@ class VgpdsModels(nn.Module):
         dtype = tokens.frames.dtype
         self.register_buffer("frames", tokens.frames)  # (C, J, T, D)
         self.register_buffer("frame_mask", tokens.frame_mask)  # (C, J, T)
-        self.register_buffer("times", config.frame_period_s * torch.arange(t, dtype=dtype))  # (T,)
         self.register_buffer("data_variance", torch.ones(c, dtype=dtype))  # v̂ per class
         self.register_buffer("penalty_weight", torch.full((c,), config.constraint.weight, dtype=dtype))  # ρ
         self.register_buffer("pca_mean", torch.zeros(c, d, dtype=dtype))  # class PCA for μ init (spec §2.5)
@@ -117,9 +116,15 @@ class VgpdsModels(nn.Module):
             self.config.constraint,
         )
 
+    def token_times(self, frames: int) -> Tensor:
+        """t = frame_period_s · (0 … frames − 1) seconds: (frames,)."""
+        return self.config.frame_period_s * torch.arange(
+            frames, dtype=self.frames.dtype, device=self.frames.device
+        )
+
     def time_covariance(self, frame_mask: Tensor) -> Tensor:
-        """K_t per token (C, ..., T, T) for a frame mask (C, ..., T) on the grid ``times[:T]`` (spec §2.2)."""
-        times = self.times[: frame_mask.shape[-1]].expand(frame_mask.shape)
+        """K_t per token (C, ..., T, T) for a frame mask (C, ..., T); token times 0, period, … (spec §2.1)."""
+        times = self.token_times(frame_mask.shape[-1]).expand(frame_mask.shape)
         return time_kernel(
             times,
             frame_mask,

@@ -90,7 +90,7 @@ def masked_median(values: Tensor, frame_mask: Tensor) -> Tensor:
 
 
 def bisect_common_lambda(models: VgpdsModels, target_variance: float) -> Tensor:
-    """A common λ per class such that median(diag S) over real frames equals ``target_variance`` (C,).
+    """λ^½ of a common λ per class such that median(diag S) over real frames is ``target_variance``: (C,).
 
     Bisection on log λ [ref: vargplvm ``initCovarMedian``]; diag S falls monotonically as λ grows.
     """
@@ -105,7 +105,7 @@ def bisect_common_lambda(models: VgpdsModels, target_variance: float) -> Tensor:
         variance = models.latent_marginals(free_mean=zeros, lambda_sqrt=lambda_sqrt.expand_as(zeros)).variance
         too_broad = masked_median(variance, mask) > target_variance
         lo, hi = torch.where(too_broad, mid, lo), torch.where(too_broad, hi, mid)
-    return torch.exp(0.5 * (lo + hi))
+    return torch.exp(0.25 * (lo + hi))  # λ^½ at the midpoint of the final log λ bracket
 
 
 def choose_inducing(latent_mean: Tensor, frame_mask: Tensor, num_inducing: int, seed: int) -> Tensor:
