@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from devicelab import __version__, experiments
-from devicelab.core.claims import format_metric
+from devicelab.core.claims import ITEMS_SUFFIX
 from devicelab.core.config import (
     PROFILE_NAMES,
     ConfigError,
@@ -24,6 +24,7 @@ from devicelab.core.config import (
     resolve_config,
     to_dict,
 )
+from devicelab.core.tables import format_per_seed
 
 # Flower and Ray read these at import time (specs/flower.md); set them before anything imports flwr or ray.
 for _key, _value in {
@@ -170,7 +171,8 @@ def _print_result(result: dict) -> None:
         print("\n" + table)
     if not result["tables"]:
         for k, v in result["metrics"].items():
-            print(f"  {k:40s} {format_metric(v, 4)}")
+            if not k.endswith(ITEMS_SUFFIX):
+                print(f"  {k:40s} {format_per_seed(v, 4)}")
     if result["claims"]:
         from devicelab.core.report import claim_summary
 

@@ -64,14 +64,6 @@ def metric_std(value: MetricValue) -> float:
     return statistics.stdev(float(v) for v in value)
 
 
-def format_metric(value: MetricValue, digits: int = 2, scale: float = 1.0) -> str:
-    """``96.60 ± 0.21 (n=5)`` for a per-seed list, ``96.60`` for a number."""
-    mean = metric_mean(value) * scale
-    if isinstance(value, int | float):
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {metric_std(value) * scale:.{digits}f} (n={len(value)})"
-
-
 def t_interval(samples: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float, float]:
     """(mean, low, high): the Student-t interval of the mean of ``samples`` (n ≥ 2)."""
     x = np.asarray(samples, dtype=np.float64)
