@@ -65,3 +65,32 @@ def test_classifier_scores_every_token_against_every_class(parametrisation, late
     assert scores.shape == (3, 2) and torch.isfinite(scores).all()
     assert classifier.predict(test).shape == (3,)
     torch.testing.assert_close(classifier.log_prior.exp().sum(), torch.tensor(1.0, dtype=torch.float64))
+
+
+def test_training_resumes_from_a_checkpoint_to_the_uninterrupted_result(tmp_path):
+    from dataclasses import replace
+
+    from devicelab.core.checkpoint import TrainingCheckpoint
+    from devicelab.methods.phoneme_vgpds.config import ConstraintConfig
+    from devicelab.methods.phoneme_vgpds.training import train_models
+
+    rng = np.random.default_rng(3)
+    tokens = pad_tokens([smooth_tokens(rng, (5, 6, 4)), smooth_tokens(rng, (6, 5))])
+    config = VgpdsConfig(
+        latent_dim=2,
+        num_inducing=4,
+        train_iters=8,
+        fixed_beta_iters=3,
+        constraint=ConstraintConfig(solver="dual", dual_every=2),
+    )
+    straight = initialise_models(tokens, config)
+    train_models(straight, config)
+
+    checkpoint = TrainingCheckpoint(tmp_path / "vgpds")
+    interrupted = initialise_models(tokens, config)
+    train_models(interrupted, replace(config, train_iters=5), checkpoint=checkpoint)
+    resumed = initialise_models(tokens, config)
+    history = train_models(resumed, config, checkpoint=checkpoint)
+    assert len(history) == 8
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
