@@ -47,7 +47,8 @@ class VgpdsModels(nn.Module):
 
     Parameters (spec §2.2): the free mean (μ̄, or μ under ``mean_parametrisation="mean"``) and the λ^½
     parameter per frame and latent dimension, inducing inputs Z, log w_q, and log σ_f², log β (or the V3
-    signal share), plus log 1/ℓ_t², log σ_w², log σ_b² of the time kernel (σ_r² is fixed). The values are placeholders until :func:`training.initialise_models` sets them.
+    signal share), plus log 1/ℓ_t², log σ_w², log σ_b² of the time kernel (σ_r² is fixed).
+    The values are placeholders until :func:`training.initialise_models` sets them.
     """
 
     def __init__(self, tokens: PaddedTokens, config: VgpdsConfig):
