@@ -45,8 +45,10 @@ class HollowedNetConfig:
     rank: int = ranged(4, low=1)
     # 200 steps × batch 1, a_m on disk in fp32, AdamW lr 1e-3 (LoRA) / 1e-4 (full FT); seeds come per stage
     finetune: PersonalizeConfig = field(default_factory=PersonalizeConfig)
+    # "base": the base model without fine-tuning, the reference of the floor F-lora
     quality_variants: list[str] = field(
         default_factory=lambda: [
+            "base",
             "lora-r4",
             "hollowed-m3",
             "hollowed-m6",
@@ -77,7 +79,7 @@ class HollowedNetConfig:
             "finetune.steps": 4,
             "finetune.am_storage": "memory",
             "finetune.probe_every": 2,
-            "quality_variants": ["lora-r4", "hollowed-m3", "lora-kept-m3"],
+            "quality_variants": ["base", "lora-r4", "hollowed-m3", "lora-kept-m3"],
             "memory_depths": [0, 3],
             "memory_ranks": [4],
             "memory_latents": [16],
@@ -95,6 +97,7 @@ class HollowedNetConfig:
             "finetune.optim.full_ft_lr": 5e-6,
             "finetune.am_dtype": "fp16",
             "quality_variants": [
+                "base",
                 "lora-r4",
                 "lora-r1",
                 "lora-r16",

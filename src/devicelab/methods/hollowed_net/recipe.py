@@ -2,7 +2,8 @@
 
 - :func:`memory_section`: accounted bytes of one training step per variant vs one inference forward;
 - :func:`transfer_section`: an adapter of a hollowed run back into the full U-Net, fused vs unfused (H5);
-- :func:`quality_run`: one (variant, subject, seed): fine-tune, transfer back, sample and score;
+- :func:`quality_run`: one (variant, subject, seed): fine-tune (:func:`finetune`; none for ``base``), transfer
+  back, sample and score;
   :func:`quality_stage` runs it as the stage ``VARIANT-SUBJECT-seedS`` (core.stages).
 """
 
@@ -30,6 +31,7 @@ from devicelab.methods.hollowed_net.finetune import (
 if TYPE_CHECKING:
     from devicelab.core.run import RunContext
     from devicelab.methods.hollowed_net.config import EvalSettings, HollowedNetConfig
+    from devicelab.methods.hollowed_net.pipeline import PipelineParts
 
 
 def memory_section(config: HollowedNetConfig, ctx: RunContext, model_dir: Path) -> dict[str, Any]:
@@ -124,6 +126,9 @@ def transfer_section(config: HollowedNetConfig, model_dir: Path) -> dict[str, fl
     }
 
 
+BASE_VARIANT = "base"  # the base model as it is, no fine-tuning: the reference of the floor F-lora
+
+
 def quality_run(
     config: HollowedNetConfig,
     ctx: RunContext,
@@ -134,42 +139,20 @@ def quality_run(
     scorer: FidelityScorer | None,
     drift_prompts: list[str],
 ) -> dict[str, Any]:
-    """Fine-tune one variant on one subject with one seed, transfer back, sample and score."""
-    from devicelab.methods.hollowed_net.personalize import (
-        full_unet_with_adapter,
-        personalize,
-        save_result_adapter,
-    )
+    """Fine-tune one variant on one subject with one seed (``base``: none), sample and score."""
+    from devicelab.methods.hollowed_net.hollow import load_kept
     from devicelab.methods.hollowed_net.pipeline import load_parts
     from devicelab.methods.hollowed_net.sampling import generate
 
     parts = load_parts(model_dir)
     size = parts.vae.config.sample_size
     images = subject_images(subject, size)
-    work = ctx.run_dir / "work" / f"{variant}-{subject.subject_id}-seed{seed}"  # this stage's a_m store
-    work.mkdir(parents=True, exist_ok=True)
-    v = Variant.parse(variant, config.rank)
     t0 = time.perf_counter()
-    result = personalize(
-        parts,
-        images,
-        subject.instance_prompt,
-        v,
-        config.finetune,
-        work,
-        log=lambda **r: ctx.log(subject=subject.subject_id, seed=seed, **r),
-        seed=seed,
-    )
+    if variant == BASE_VARIANT:
+        unet, trained = load_kept(parts.unet_dir, None), {}
+    else:
+        unet, trained = finetune(config, ctx, parts, images, subject, variant, seed)
     train_s = time.perf_counter() - t0
-    if v.kind != "full-ft":  # the adapter in the diffusers LoRA format, as `devicelab personalize` writes it
-        save_result_adapter(
-            result,
-            ctx.run_dir / "adapters" / f"{variant}-{subject.subject_id}-seed{seed}",
-            {"prompt": subject.instance_prompt, "steps": config.finetune.steps, "seed": seed},
-        )
-    unet = full_unet_with_adapter(parts, result, fuse=True)
-    del result.unet
-    gc.collect()
     ev = config.eval
     prompts = [p["prompt"] for p in subject.eval_prompts[: ev.prompts_per_subject]] or [
         subject.instance_prompt
@@ -187,12 +170,7 @@ def quality_run(
         ev.guidance,
         seed=seed,
     )
-    record: dict[str, Any] = {
-        "train_s": train_s,
-        "final_loss": statistics.fmean(result.losses[-20:]),
-        "am_disk_bytes": result.am_disk_bytes,
-        "mismatch": result.mismatch[-1]["mismatch"] if result.mismatch else None,
-    }
+    record: dict[str, Any] = {"train_s": train_s, **trained}
     if scorer is not None:
         real = subject_images(subject, generated.shape[-1])
         record.update(scorer.subject_scores(generated, real))
@@ -205,8 +183,55 @@ def quality_run(
     record["eval_s"] = time.perf_counter() - t0 - train_s
     del unet
     gc.collect()
-    shutil.rmtree(work, ignore_errors=True)
     return record
+
+
+def finetune(
+    config: HollowedNetConfig,
+    ctx: RunContext,
+    parts: PipelineParts,
+    images: torch.Tensor,
+    subject: Subject,
+    variant: str,
+    seed: int,
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Personalise ``variant`` on the subject's ``images`` and transfer it back into the full U-Net (fused);
+    returns that U-Net and the training record (final loss, a_m bytes on disk, stale-feature mismatch)."""
+    from devicelab.methods.hollowed_net.personalize import (
+        full_unet_with_adapter,
+        personalize,
+        save_result_adapter,
+    )
+
+    work = ctx.run_dir / "work" / f"{variant}-{subject.subject_id}-seed{seed}"  # this stage's a_m store
+    work.mkdir(parents=True, exist_ok=True)
+    v = Variant.parse(variant, config.rank)
+    result = personalize(
+        parts,
+        images,
+        subject.instance_prompt,
+        v,
+        config.finetune,
+        work,
+        log=lambda **r: ctx.log(subject=subject.subject_id, seed=seed, **r),
+        seed=seed,
+    )
+    if v.kind != "full-ft":  # the adapter in the diffusers LoRA format, as `devicelab personalize` writes it
+        save_result_adapter(
+            result,
+            ctx.run_dir / "adapters" / f"{variant}-{subject.subject_id}-seed{seed}",
+            {"prompt": subject.instance_prompt, "steps": config.finetune.steps, "seed": seed},
+        )
+    unet = full_unet_with_adapter(parts, result, fuse=True)
+    record = {
+        "final_loss": statistics.fmean(result.losses[-20:]),
+        "am_disk_bytes": result.am_disk_bytes,
+        "mismatch": result.mismatch[-1]["mismatch"] if result.mismatch else None,
+    }
+    del result.unet
+    gc.collect()
+    shutil.rmtree(work, ignore_errors=True)
+    return unet, record
 
 
 @dataclass
