@@ -1,0 +1,34 @@
+"""The hollowed-net experiment end to end through the CLI: memory, transfer and fidelity stages (smoke)."""
+
+from __future__ import annotations
+
+import json
+
+from devicelab.cli import main
+
+
+def test_smoke_run_through_the_cli(glyph_world, tmp_path, monkeypatch):
+    monkeypatch.setenv("DEVICELAB_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("DEVICELAB_RUNS", str(tmp_path / "runs"))
+    rc = main(["run", "hollowed-net", "--profile", "smoke", f"corpus_dir={glyph_world}"])
+    assert rc == 0
+    (run_dir,) = (tmp_path / "runs" / "hollowed-net").iterdir()
+    result = json.loads((run_dir / "metrics.json").read_text())
+    metrics = result["metrics"]
+    assert metrics["mem_train_bytes_hollowed_m3"] < metrics["mem_train_bytes_hollowed_m0"]
+    assert metrics["mem_train_bytes_full_ft"] > metrics["mem_train_bytes_lora_r4"]
+    assert len(metrics["dino_hollowed_m3"]) == 1 and len(metrics["clip_t_lora_r4"]) == 1
+    assert len(metrics["dino_base"]) == 1 and "final_loss_base" not in metrics  # no fine-tuning
+    stages = {p.stem for p in (run_dir / "stages").iterdir()}
+    assert stages == {"memory", "transfer"} | {
+        f"{v}-subject00-seed0" for v in ("base", "lora-r4", "hollowed-m3", "lora-kept-m3")
+    }
+    assert not any((run_dir / "work").iterdir())  # each stage's a_m store is gone with its stage
+    adapter = run_dir / "adapters" / "hollowed-m3-subject00-seed0"
+    assert (adapter / "pytorch_lora_weights.safetensors").is_file() and (
+        adapter / "hollowed_net.json"
+    ).is_file()
+    claims = {c["id"]: c for c in result["claims"]}
+    # deterministic measurements are compared exactly; H5 is the conjunction of its fuse and parameter parts
+    assert claims["H1c"]["verdict"] == "held" and claims["H5"]["verdict"] == "held"
+    assert {p["id"] for p in claims["H5"]["parts"]} == {"H5-fuse", "H5-params"}
