@@ -45,8 +45,13 @@ def make_tree(root: Path) -> Path:
 
 
 def test_official_split_with_seen_and_unseen_cells(tmp_path: Path) -> None:
-    with pytest.warns(UserWarning, match="meta.csv has 6 rows, the published set 14400"):
+    with pytest.warns(UserWarning) as record:
         corpus = TAU2019(make_tree(tmp_path / "TAU"))
+    assert [str(w.message).split(": ", 1)[1] for w in record] == [
+        "meta.csv has 6 rows, the published set 14400",
+        "fold1_train.csv has 3 rows, the published set 9185",
+        "fold1_evaluate.csv has 3 rows, the published set 4185",
+    ]
     assert corpus.scenes == ("bus", "park") and corpus.cities == ("lisbon", "milan", "paris")
     split = corpus.split("official")
     assert [c.identifier for c in split.train] == ["lisbon-0", "lisbon-2", "paris-3"]
