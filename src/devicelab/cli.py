@@ -408,6 +408,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
     except (ConfigError, NotImplementedError, FileNotFoundError, FileExistsError) as e:
         return _error(str(e))
+    except KeyboardInterrupt:
+        print("devicelab: interrupted", file=sys.stderr)
+        return 130
     except Exception as e:
         from devicelab.audio.io import AudioError
         from devicelab.core.checkpoint import CheckpointError

@@ -139,3 +139,32 @@ def test_unknown_corpus_lists_the_names(tmp_path):
     one_line_error(
         cli("data", "info", "synth-cmds", DEVICELAB_DATA=str(tmp_path)), "unknown corpus", "synth-commands"
     )
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
+def test_ctrl_c_stops_the_build_and_its_workers(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "devicelab", *BUILD, "--jobs", "2"],
+        env={**os.environ, "DEVICELAB_DATA": str(tmp_path)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    try:
+        deadline, workers = time.monotonic() + 120, []
+        while len(workers) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            workers = _children(proc.pid)
+            time.sleep(0.02)
+        assert len(workers) >= 2, "the build never started its two workers"
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130 and err.strip().splitlines()[-1] == "devicelab: interrupted"
+    assert "Traceback" not in err
+    assert not [pid for pid in workers if _running(pid)]
+    assert not (tmp_path / "synth-commands" / "smoke").exists()
+    assert not list((tmp_path / "synth-commands").glob(".smoke.partial-*"))
