@@ -3,7 +3,7 @@
 import pytest
 
 from devicelab.core.config import ConfigError, resolve_config
-from devicelab.methods.hollowed_net.config import HollowedNetConfig, variant_key
+from devicelab.methods.hollowed_net.config import HollowedNetConfig, validate, variant_key
 
 
 def test_profiles_resolve_to_the_spec_sizes():
@@ -39,3 +39,9 @@ def test_a_bad_choice_names_the_key_and_the_choices(key, value, choices):
 
 def test_variant_keys_are_metric_suffixes():
     assert variant_key("hollowed-m6") == "hollowed_m6" and variant_key("lora-kept-m6") == "lora_kept_m6"
+
+
+def test_an_unknown_variant_is_a_config_error_before_any_work():
+    validate(resolve_config(HollowedNetConfig, "full"))
+    with pytest.raises(ConfigError, match="quality_variants: unknown variant 'lora-x'; expected .* or base"):
+        validate(resolve_config(HollowedNetConfig, "smoke", {"quality_variants": ["base", "lora-x"]}))

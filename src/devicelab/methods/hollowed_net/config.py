@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from devicelab.core.config import ranged
+from devicelab.core.config import ConfigError, ranged
 from devicelab.methods.hollowed_net.evaluators import EvaluatorConfig
+from devicelab.methods.hollowed_net.finetune import Variant
 from devicelab.methods.hollowed_net.personalize import PersonalizeConfig
 from devicelab.methods.hollowed_net.pretrain import PretrainConfig
 
@@ -126,3 +127,14 @@ class HollowedNetConfig:
 def variant_key(variant: str) -> str:
     """A variant's name in metric keys: ``hollowed-m6`` -> ``hollowed_m6`` (as in ``dino_hollowed_m6``)."""
     return variant.replace("-", "_")
+
+
+def validate(config: HollowedNetConfig) -> None:
+    """Check the variant names before any work starts; an error names the key and the accepted forms."""
+    for variant in config.quality_variants:
+        if variant == "base":
+            continue
+        try:
+            Variant.parse(variant, config.rank)
+        except ValueError as e:
+            raise ConfigError(f"quality_variants: {e}, or base") from None

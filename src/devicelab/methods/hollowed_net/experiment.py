@@ -24,7 +24,7 @@ from devicelab.core.experiment import Experiment
 from devicelab.core.run import RunContext
 from devicelab.core.stages import plan_stages, run_stages
 from devicelab.methods.hollowed_net.artefacts import resolve_evaluators, resolve_model
-from devicelab.methods.hollowed_net.config import HollowedNetConfig, variant_key
+from devicelab.methods.hollowed_net.config import HollowedNetConfig, validate, variant_key
 from devicelab.methods.hollowed_net.data import read_captioned, read_subjects, resolve_corpus
 from devicelab.methods.hollowed_net.evaluators import FidelityScorer
 from devicelab.methods.hollowed_net.recipe import (
@@ -45,6 +45,7 @@ PAPER = "Hollowed Net for On-Device Personalization of Text-to-Image Diffusion M
 def run(config: HollowedNetConfig, ctx: RunContext) -> dict[str, Any]:
     """Stages ``memory`` and ``transfer``, then one fidelity stage per (variant, subject, seed) in parallel
     workers; metrics keep the names the claims use (``dino_hollowed_m6``: mean over subjects, per seed)."""
+    validate(config)
     torch.set_num_threads(config.threads)
     t_start = time.perf_counter()
     corpus = resolve_corpus(config, ctx)
