@@ -28,7 +28,7 @@ def test_fit_saves_nothing_of_the_bad_epoch(tmp_path):
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     ckpt = TrainingCheckpoint(tmp_path / "stage")
     losses = iter([0.5, float("inf")])
-    with pytest.raises(NonFiniteLossError, match=r"^stage demo: loss became inf in epoch 1;"):
+    with pytest.raises(NonFiniteLossError, match=r"^stage demo: loss became inf in epoch 2/3;"):
         fit(model, optimizer, lambda epoch: {"loss": next(losses)}, 3, checkpoint=ckpt, desc="demo")
     assert ckpt.loop_state()["epoch"] == 0  # the last good epoch is what a resume continues from
 

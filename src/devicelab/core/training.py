@@ -19,18 +19,22 @@ from devicelab.core.progress import progress
 
 
 class NonFiniteLossError(RuntimeError):
-    """A training record (loss, gradient norm, ...) became NaN or infinite; names the stage and epoch."""
+    """A training record (loss, gradient norm, ...) became NaN or infinite; names the stage and epoch.
 
-    def __init__(self, stage: str, epoch: int, key: str, value: float):
-        self.stage, self.epoch, self.key, self.value = stage, epoch, key, value
+    ``epoch`` counts from 0 as in :func:`fit`; the message counts from 1, as the progress lines do.
+    """
+
+    def __init__(self, stage: str, epoch: int, key: str, value: float, epochs: int | None = None):
+        self.stage, self.epoch, self.key, self.value, self.epochs = stage, epoch, key, value, epochs
+        of = f"/{epochs}" if epochs else ""
         super().__init__(
-            f"stage {stage}: {key} became {value} in epoch {epoch}; training stopped (nothing of this epoch "
-            "was saved). Check the input data for NaN/Inf (`devicelab run ... --skip-bad` drops bad files) "
-            "or lower the learning rate"
+            f"stage {stage}: {key} became {value} in epoch {epoch + 1}{of}; training stopped (nothing of "
+            "this epoch was saved). Check the input data for NaN/Inf (`devicelab run ... --skip-bad` drops "
+            "bad files) or lower the learning rate"
         )
 
     def __reduce__(self):  # keep the fields when raised in a worker process
-        return type(self), (self.stage, self.epoch, self.key, self.value)
+        return type(self), (self.stage, self.epoch, self.key, self.value, self.epochs)
 
 
 def fit(
@@ -61,7 +65,7 @@ def fit(
         record = {"epoch": epoch, **{k: float(v) for k, v in train_epoch(epoch).items()}}
         for key, value in record.items():
             if not math.isfinite(value):
-                raise NonFiniteLossError(desc, epoch, key, value)
+                raise NonFiniteLossError(desc, epoch, key, value, epochs)
         history.append(record)
         if log is not None:
             log(stage=desc, **record)
