@@ -24,6 +24,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+from matplotlib.ticker import NullLocator
 
 from devicelab.core.bench import format_table, write_bench
 from devicelab.core.paths import reports_root
@@ -169,6 +170,9 @@ def main() -> None:
     ax_n.loglog(exact_grid, exact, "^--", label="exact GP, N×N Cholesky")
     ref = vs_n["bound"][-1] * (np.array(n_grid) / n_grid[-1])
     ax_n.loglog(n_grid, ref, ":", color="gray", label="∝ N")
+    for ax, grid in ((ax_n, n_grid), (ax_m, m_grid)):
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xticks(grid, [str(v) for v in grid])
     ax_n.set_xlabel("N (frames)")
     ax_n.set_ylabel("ms per evaluation")
     ax_n.legend(fontsize=8)
