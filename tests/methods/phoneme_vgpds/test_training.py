@@ -94,3 +94,16 @@ def test_training_resumes_from_a_checkpoint_to_the_uninterrupted_result(tmp_path
     assert len(history) == 8
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
+
+
+def test_lbfgs_option_raises_the_bound():
+    from devicelab.methods.phoneme_vgpds.training import train_models
+
+    rng = np.random.default_rng(4)
+    tokens = pad_tokens([smooth_tokens(rng, (6, 5, 4)), smooth_tokens(rng, (5, 6))])
+    config = VgpdsConfig(
+        latent_dim=2, num_inducing=4, optimizer="lbfgs", lr=1.0, train_iters=8, fixed_beta_iters=3
+    )
+    history = train_models(initialise_models(tokens, config), config)
+    assert all(np.isfinite(h["bound_per_frame"]) for h in history)
+    assert history[-1]["bound_per_frame"] > history[0]["bound_per_frame"]
