@@ -1,4 +1,4 @@
-"""Tables, plots and the spec's verdict rule for the tta-lsa run (spec §7–§8)."""
+"""Metrics, tables, plots and the spec's verdict rule for the tta-lsa run (spec §7–§8)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 import statistics
 from collections.abc import Sequence
 
-from devicelab.core.claims import Claim, metric_mean, metric_std
+from devicelab.core.claims import AnyClaim, ClaimResult, evaluate_claims, metric_mean, metric_std
 from devicelab.core.plots import new_figure, save_figure
 from devicelab.core.run import RunContext
 from devicelab.core.tables import format_per_seed, markdown_table
@@ -61,50 +61,28 @@ def _fmt(values: Sequence[float] | None) -> str:
     return format_per_seed(values[0] if len(values) == 1 else values, digits=1, n=False)
 
 
-def required_positive_seeds(n: int) -> int:
-    """Seeds whose paired difference must be positive: 4 of 5 (full), 2 of 3 (quick), i.e. ⌈2n/3⌉."""
-    return math.ceil(2 * n / 3)
-
-
-def paired_verdicts(claims: Sequence[Claim], metrics: dict, profile: str) -> list[dict]:
-    """Each claim of ``profile`` under the spec's rule: the mean margin *and*, except for the non-inferiority
-    check C2, a positive paired difference in ≥ ⌈2n/3⌉ of n seeds."""
+def claim_rows(results: Sequence[ClaimResult]) -> list[dict]:
+    """One row per claim and per part of a conjunction: mean Δ, its 95 % interval, n, margin, verdict."""
     rows = []
-    for claim in claims:
-        if profile not in claim.profiles:
-            continue
-        if claim.method not in metrics or claim.baseline not in metrics:
+    for result in results:
+        for r in [result.to_dict(), *result.parts]:
+            interval = "–" if math.isnan(r["low"]) else f"[{r['low']:+.2f}, {r['high']:+.2f}]"
             rows.append(
                 {
-                    "claim": claim.id,
-                    "Δ (mean)": "–",
-                    "Δ per seed": "–",
-                    "seeds Δ > 0": "–",
-                    "needs": claim.describe_margin(),
-                    "verdict": "not measured",
+                    "claim": r["id"],
+                    "Δ (mean)": "–" if math.isnan(r["value"]) else f"{r['value']:+.2f}",
+                    "95 % interval": interval,
+                    "n": r["n"],
+                    "needs": r["margin"],
+                    "verdict": r["verdict"] + (f" ({r['note']})" if r["note"] else ""),
                 }
             )
-            continue
-        diffs = [a - b for a, b in zip(metrics[claim.method], metrics[claim.baseline])]
-        mean = statistics.fmean(diffs)
-        positive = sum(d > 0 for d in diffs)
-        mean_ok = mean >= claim.margin
-        paired = claim.id.startswith("C2") or positive >= required_positive_seeds(len(diffs))
-        rows.append(
-            {
-                "claim": claim.id,
-                "Δ (mean)": f"{mean:+.2f}",
-                "Δ per seed": " ".join(f"{d:+.1f}" for d in diffs),
-                "seeds Δ > 0": f"{positive}/{len(diffs)}",
-                "needs": f"Δ ≥ {claim.margin:+g}"
-                + ("" if claim.id.startswith("C2") else f", {required_positive_seeds(len(diffs))} seeds > 0"),
-                "verdict": "held" if mean_ok and paired else "not held",
-            }
-        )
     return rows
 
 
-def write_report(cfg, ctx: RunContext, metrics: dict, per_seed: list, claims: Sequence[Claim]) -> None:
+def write_report(
+    cfg: TTALSAConfig, ctx: RunContext, metrics: dict, per_seed: list, claims: Sequence[AnyClaim]
+) -> None:
     """Per-prior accuracy table, the 2×2 control table, π̂ errors, claim verdicts, and one plot per target."""
     names = [variant_name(m, h) for m, h in variants(cfg)]
     targets = cfg.stream.targets
@@ -157,19 +135,14 @@ def write_report(cfg, ctx: RunContext, metrics: dict, per_seed: list, claims: Se
     if l1:
         ctx.add_table("**End-of-domain ‖π̂ − π_t‖₁ (diagnostic)**\n\n" + markdown_table(l1))
 
-    verdicts = paired_verdicts(claims, metrics, ctx.profile)
-    if verdicts:
+    results = evaluate_claims(claims, metrics, ctx.profile)
+    if results:
         ctx.add_table(
-            "**Claims under the spec's rule (mean margin and paired seeds)**\n\n" + markdown_table(verdicts)
+            "**Claims: paired seed intervals, parts of each conjunction**\n\n"
+            + markdown_table(claim_rows(results))
         )
-        status = {r["claim"]: r["verdict"] for r in verdicts}
-        for r in (r for r in verdicts if r["verdict"] != "not measured"):
-            ctx.note(
-                f"{r['claim']} (spec rule: mean margin and paired seeds): {r['verdict']}, "
-                f"Δ {r['Δ (mean)']}, seeds positive {r['seeds Δ > 0']}"
-            )
-        c1 = [v for k, v in status.items() if k.startswith("C1")]
-        if c1 and all(v == "held" for v in c1) and status.get("C3") == "not held":
+        status = {r.id: r.verdict for r in results}
+        if status.get("C1") == "held" and status.get("C3") == "not held":
             ctx.note(
                 "C1 holds and C3 does not: estimate-and-correct, not the learned adapter, explains the gain."
             )
