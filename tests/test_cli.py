@@ -117,8 +117,12 @@ def test_reproduce_writes_an_honest_report(toy, capsys):
     assert path.read_text() == before
     assert (Path(os.environ["DEVICELAB_RUNS"]) / "_report" / "smoke" / "REPORT.md").exists()
     out_dir = path.parent.parent / "rerendered"
-    assert main(["report", "--profile", "smoke", "--runs", str(archived), "--out", str(out_dir)]) == 0
+    assert (
+        main(["report", "--profile", "smoke", "--runs", str(archived), "--out", str(out_dir), "--archive"])
+        == 0
+    )
     assert "**T1**" in (out_dir / "REPORT.md").read_text()
+    assert list((out_dir / "runs").glob("toy/*/metrics.json"))
 
 
 def test_module_entry_point():

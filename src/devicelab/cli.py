@@ -138,6 +138,11 @@ def _parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=None, help="folder for REPORT.md (default: <runs>/_report/<profile>)"
     )
     rr.add_argument(
+        "--archive",
+        action="store_true",
+        help="copy each run's metrics, config and plots to <out>/runs so the report can be re-rendered",
+    )
+    rr.add_argument(
         "--readme",
         type=Path,
         default=None,
@@ -394,7 +399,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             if args.runs is not None and not args.runs.is_dir():
                 return _error(f"--runs {args.runs}: no such folder")
-            print(render(args.profile, out_dir=args.out, runs=args.runs, readme=args.readme))
+            print(
+                render(
+                    args.profile, out_dir=args.out, runs=args.runs, archive=args.archive, readme=args.readme
+                )
+            )
             return 0
         if args.command == "export":
             experiment = experiments.get_experiment(args.name)
