@@ -396,7 +396,7 @@ def make_city(name: str, device: str, seen: bool, seed: int) -> CitySignature:
         device=device,
         seen=seen,
         rt60_s=float(rng.uniform(0.2, 1.2)),
-        wet_db=float(rng.uniform(-12.0, -3.0)),
+        wet_db=float(rng.uniform(-15.0, -6.0)),
         eq_bands=bands,
         mains_hz=float(rng.choice([50.0, 60.0])),
         hum_dbfs=float(rng.uniform(-60.0, -48.0)),

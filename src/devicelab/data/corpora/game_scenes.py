@@ -108,7 +108,7 @@ FULL_EXTRA_BEDS: dict[str, list[SourceGlob]] = {
     "harbour": [*_lincity("Harbor"), _gcompris("watercycle.rcc", "*harbor*")],
     "night": [SourceGlob("megaglest-data", f"{MEGAGLEST}/tilesets/*/sounds/night*.ogg")],
 }
-# short foreground events a scene carries (0-2 per clip), dealt to cities as disjoint shares
+# short foreground events a scene carries (`events_per_clip`), dealt to cities as disjoint shares
 MEGAPACK = f"{MEGAGLEST}/techs/megapack/commondata/sounds"
 SCENE_EVENTS: dict[str, list[SourceGlob]] = {
     "forest": [
@@ -169,6 +169,7 @@ SCENE_EVENTS: dict[str, list[SourceGlob]] = {
 }
 # smoke: procedural beds (no download), scene -> kind
 SMOKE_BEDS = {"rain": "hiss", "traffic": "rumble", "birds": "chirps"}
+SMOKE_EVENTS = {"rain": "knock", "traffic": "buzz", "birds": "bell"}
 CITY_NAMES = ("alpha", "beta", "gamma", "delta", "epsilon", "zeta")
 
 
@@ -189,8 +190,8 @@ class ScenesParams:
     lowpass_hz: float = 5500.0
     bed_dbfs: float = -30.0
     bed_jitter_db: float = 4.0
-    max_events: int = 2
-    event_db_over_bed: tuple[float, float] = (0.0, 10.0)
+    events_per_clip: tuple[int, int] = (1, 3)  # where the scene has event sources
+    event_db_over_bed: tuple[float, float] = (4.0, 14.0)
     procedural: bool = False  # smoke: generated beds, no download
     procedural_recordings: int = 6
 
@@ -206,7 +207,7 @@ PROFILES: dict[str, ScenesParams] = {
         test_segments=2,
         unseen_locations=2,
         unseen_segments=2,
-        max_events=0,
+        events_per_clip=(0, 1),
         procedural=True,
     ),
     "quick": ScenesParams(),
@@ -368,7 +369,7 @@ def _clip_name(loc: Location, segment: int, device: str) -> str:
 
 
 def _render_location(task: _LocationTask) -> list[dict[str, Any]]:
-    """Every clip of one location: bed excerpt, 0-2 events, level, then the city (room ... device)."""
+    """Every clip of one location: bed excerpt, events, level, then the city (room ... device)."""
     loc, p, city = task.location, task.params, task.city
     n = int(p.clip_seconds * SAMPLE_RATE_HZ)
     level_rng = child_rng(task.seed, "level", loc.scene, loc.identifier)
@@ -380,8 +381,8 @@ def _render_location(task: _LocationTask) -> list[dict[str, Any]]:
         offset = loc.start + segment * n
         clip = set_rms_dbfs(loop_excerpt(task.bed, offset, n), bed_dbfs)
         used_events = []
-        if task.events and p.max_events:
-            for _ in range(int(rng.integers(0, p.max_events + 1))):
+        if task.events:
+            for _ in range(int(rng.integers(p.events_per_clip[0], p.events_per_clip[1] + 1))):
                 audio, source = task.events[int(rng.integers(len(task.events)))]
                 audio = audio[: n // 2]
                 start = int(rng.integers(0, max(1, n - len(audio))))
@@ -417,7 +418,8 @@ def _load_sources(ctx: BuildContext, params: ScenesParams) -> tuple[SourceSet, d
         beds = procedural_recordings(
             {s: SMOKE_BEDS[s] for s in params.scenes}, params.procedural_recordings, 8.0, ctx.seed
         )
-        return beds, {}
+        events = procedural_recordings({s: SMOKE_EVENTS[s] for s in params.scenes}, 3, 0.5, ctx.seed)
+        return beds, events.recordings
     table = {s: (QUICK_BEDS | FULL_EXTRA_BEDS)[s] for s in params.scenes}
     beds = load_recordings(ctx.fetcher, table, min_seconds=1.0)
     events = load_recordings(
