@@ -10,17 +10,19 @@ Every configuration is timed in each of ``--rounds`` rounds, the order reversed 
 rounds of the mean per call in a block. The log-log slopes over the upper half of each grid are in the JSON.
 Writes ``reports/<profile>/bench/phoneme_vgpds_scaling.json`` and ``.png``.
 
-    python benchmarks/phoneme_vgpds_scaling.py [--rounds 5] [--quick]
+    python benchmarks/phoneme_vgpds_scaling.py [--rounds 5] [--quick] [--replot reports/quick/bench/….json]
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
 import math
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -108,13 +110,44 @@ def loglog_slope(xs: list[int], ys: list[float]) -> float:
     return float(np.polyfit(np.log(xs[half:]), np.log(ys[half:]), 1)[0])
 
 
+def plot_scaling(vs_n: dict, vs_m: dict, exact: dict, png: Path) -> None:
+    """Log-log time against N (with the exact GP) and against M, with ∝ N and ∝ M² guides."""
+    fig, (ax_n, ax_m) = new_figure(ncols=2, figsize=(10.0, 4.0))
+    n_grid, m_grid = vs_n["N"], vs_m["M"]
+    ax_n.loglog(n_grid, vs_n["bound_ms"], "o-", label=f"VGPDS bound (M={vs_n['M']})")
+    ax_n.loglog(n_grid, vs_n["grad_ms"], "s-", label="bound + gradient")
+    ax_n.loglog(exact["N"], exact["ms"], "^--", label="exact GP, N×N Cholesky")
+    ax_n.loglog(n_grid, vs_n["bound_ms"][-1] * np.array(n_grid) / n_grid[-1], ":", color="gray", label="∝ N")
+    ax_n.set_xlabel("N (frames)")
+    ax_n.set_ylabel("ms per evaluation")
+    ax_m.loglog(m_grid, vs_m["bound_ms"], "o-", label=f"VGPDS bound (N={vs_m['N']})")
+    ax_m.loglog(m_grid, vs_m["grad_ms"], "s-", label="bound + gradient")
+    guide = vs_m["bound_ms"][-1] * (np.array(m_grid) / m_grid[-1]) ** 2
+    ax_m.loglog(m_grid, guide, ":", color="gray", label="∝ M²")
+    ax_m.set_xlabel("M (inducing inputs)")
+    for ax, grid in ((ax_n, n_grid), (ax_m, m_grid)):
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xticks(grid, [str(v) for v in grid])
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=110)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="smaller grids (a check that the script runs)")
     parser.add_argument("--min-block-s", type=float, default=0.05, help="target wall time of one timed block")
     parser.add_argument("--profile", default="quick", help="report folder: reports/<profile>/bench/")
+    parser.add_argument(
+        "--replot", type=Path, default=None, help="redraw the PNG from a written JSON and stop"
+    )
     args = parser.parse_args()
+    if args.replot is not None:
+        record = json.loads(args.replot.read_text())
+        plot_scaling(record["vs_N"], record["vs_M"], record["exact_gp"], args.replot.with_suffix(".png"))
+        return
     torch.set_num_threads(1)
     torch.set_num_interop_threads(1)
 
@@ -164,28 +197,13 @@ def main() -> None:
     print(format_table(rows_m))
     print("log-log slopes (upper half of each grid):", {k: round(v, 2) for k, v in slopes.items()})
 
-    fig, (ax_n, ax_m) = new_figure(ncols=2, figsize=(10.0, 4.0))
-    ax_n.loglog(n_grid, vs_n["bound"], "o-", label=f"VGPDS bound (M={n_fixed_m})")
-    ax_n.loglog(n_grid, vs_n["grad"], "s-", label="bound + gradient")
-    ax_n.loglog(exact_grid, exact, "^--", label="exact GP, N×N Cholesky")
-    ref = vs_n["bound"][-1] * (np.array(n_grid) / n_grid[-1])
-    ax_n.loglog(n_grid, ref, ":", color="gray", label="∝ N")
-    for ax, grid in ((ax_n, n_grid), (ax_m, m_grid)):
-        ax.xaxis.set_minor_locator(NullLocator())
-        ax.set_xticks(grid, [str(v) for v in grid])
-    ax_n.set_xlabel("N (frames)")
-    ax_n.set_ylabel("ms per evaluation")
-    ax_n.legend(fontsize=8)
-    ax_m.loglog(m_grid, vs_m["bound"], "o-", label=f"VGPDS bound (N={m_fixed_n})")
-    ax_m.loglog(m_grid, vs_m["grad"], "s-", label="bound + gradient")
-    ref = vs_m["bound"][-1] * (np.array(m_grid) / m_grid[-1]) ** 2
-    ax_m.loglog(m_grid, ref, ":", color="gray", label="∝ M²")
-    ax_m.set_xlabel("M (inducing inputs)")
-    ax_m.legend(fontsize=8)
-    fig.tight_layout()
     png = reports_root() / args.profile / "bench" / "phoneme_vgpds_scaling.png"
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=110)
+    plot_scaling(
+        {"N": n_grid, "M": n_fixed_m, **{f"{k}_ms": v for k, v in vs_n.items()}},
+        {"N": m_fixed_n, "M": m_grid, **{f"{k}_ms": v for k, v in vs_m.items()}},
+        {"N": exact_grid, "ms": exact},
+        png,
+    )
 
     path = write_bench(
         "phoneme_vgpds_scaling",
