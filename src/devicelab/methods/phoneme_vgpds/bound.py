@@ -85,8 +85,7 @@ def isotropic_latent_marginals(mean_bar: Tensor, lambda_sqrt: Tensor) -> LatentM
 
 @dataclass
 class EmissionStatistics:
-    """What the collapsed bound needs from a set of frames; adding two sets adds their statistics (spec
-    §2.6)."""
+    """What the bound needs from a set of frames; two sets' statistics add (spec §2.6)."""
 
     psi0: Tensor  # (...)  ψ0
     psi1_y: Tensor  # (..., M, D)  Ψ1ᵀ Y

@@ -26,8 +26,7 @@ from devicelab.methods.phoneme_vgpds.config import ConstraintConfig
 
 
 def latent_scale(raw: Tensor, frame_mask: Tensor, config: ConstraintConfig) -> Tensor:
-    """λ^½ from its free parameter, exactly zero on padded frames (spec §2.2, §2.4 V2) [reconstruction for
-    V2].
+    """λ^½ from its free parameter, exactly zero on padded frames (spec §2.2; §2.4 V2 [reconstruction]).
 
     ``λ^½ = softplus(ρ)``, or ``s_max^{-½} + softplus(ρ)`` under ``latent_var``. Parametrising λ^½ rather
     than λ keeps gradients finite on padded frames. raw: (..., T, Q); frame_mask: (..., T).

@@ -1,7 +1,6 @@
 """The classical baselines of spec §4: a left-to-right GMM-HMM per class and a bag-of-frames GMM per class.
 
-Own numpy recursions (no hmmlearn); scikit-learn's ``GaussianMixture(covariance_type="diag")`` fits the
-mixtures.
+Own numpy recursions (no hmmlearn); scikit-learn's diagonal ``GaussianMixture`` fits the mixtures.
 
 - :class:`LeftToRightHmm`: S emitting states, each with a self-loop and a transition to the next state only;
   a sequence starts in the first state and ends in the last. ``training="viterbi"`` (default): uniform

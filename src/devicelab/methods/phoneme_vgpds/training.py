@@ -227,9 +227,10 @@ def train_models(
     log_fn: Callable[..., None] | None = None,
     desc: str = "vgpds",
 ) -> list[dict[str, float]]:
-    """Train all classes for ``train_iters`` iterations through :func:`devicelab.core.training.fit` (resumable
-    with a checkpoint); warns when a class ends with β·v̂ below ``min_snr_warning`` [ref
-    ``vargplvmShowSNR.m``].
+    """Train all classes for ``train_iters`` iterations with :func:`devicelab.core.training.fit`.
+
+    Resumable with a checkpoint. Warns when a class ends with β·v̂ below ``min_snr_warning``
+    [ref ``vargplvmShowSNR.m``].
     """
     optimizer = make_optimizer(models, config)
     history = fit(
