@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from devicelab.data.cache import is_built
 from devicelab.data.corpora import build_corpus
 from devicelab.data.corpora._sound import SourceGlob, load_recordings, loop_excerpt, read_qt_resources
 from devicelab.data.corpora.game_scenes import PROFILES, Recording, _cities, plan_scene
 from devicelab.data.datasets.tau2019 import TAU2019
-from devicelab.data.debs import DebFetcher
+from devicelab.data.debs import DebFetcher, PackageError
 
 
 def _build(root: Path, jobs: int = 1) -> Path:
@@ -206,3 +207,13 @@ def test_sources_from_a_tiny_deb_are_decoded_and_deduplicated(tmp_path: Path) ->
     assert all(len(r.audio) == pytest.approx(24000 * 16000 / 22050, abs=2) for r in found.recordings["wind"])
     (record,) = found.sources
     assert record["name"] == "tiny-sounds" and record["licence"] == ["CC-BY-SA-3.0"] and record["sha256"]
+
+
+def test_a_missing_package_fails_naming_it_and_leaves_nothing_built(tmp_path: Path) -> None:
+    empty = tmp_path / "debs"
+    empty.mkdir()
+    fetcher = DebFetcher(cache=tmp_path / "cache", source="dir", deb_dir=empty)
+    with pytest.raises(PackageError, match="megaglest-data"):
+        build_corpus("game-scenes", "quick", root=tmp_path / "data", fetcher=fetcher, log=lambda *_: None)
+    assert not is_built("game-scenes", "quick", tmp_path / "data")
+    assert not list((tmp_path / "data" / "game-scenes").glob(".quick.partial-*"))
