@@ -132,3 +132,13 @@ def test_desed_annotation_rules() -> None:
 def test_scaper_imports_on_numpy_2() -> None:
     scaper = import_scaper()
     assert scaper.__version__ == "1.6.5" and np.Inf == np.inf
+
+
+def test_domain_gap_off_mixes_every_subset_the_synthetic_way(tmp_path: Path) -> None:
+    root = build_corpus(
+        "game-events", "smoke", root=tmp_path, extras=("domain-gap-off",), log=lambda *_: None
+    )
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert manifest["domain_gap"] is False and manifest["extras"] == ["domain-gap-off"]
+    provenance = (root / "provenance.csv").read_text().splitlines()[1:]
+    assert provenance and all(",synthetic," in line and "/background/noise/" in line for line in provenance)
