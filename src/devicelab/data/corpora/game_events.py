@@ -233,16 +233,6 @@ def deal_pools(units: list[str], seed: int, label: str, pools: tuple[str, ...] =
     return out
 
 
-@dataclass
-class EventClip:
-    """One isolated event cut from a source file, staged in a pool's foreground bank."""
-
-    label: str
-    pool: str
-    source: str  # source unit (file or person)
-    audio: np.ndarray
-
-
 def event_clips(recordings: list[Recording], params: EventsParams) -> list[tuple[Recording, np.ndarray]]:
     """Cut each source file at its silences into events (over ``max_event_s`` they are cut)."""
     out = []
@@ -454,7 +444,7 @@ def _mix(task: _MixTask) -> list[dict[str, Any]]:
         # scaper writes float wav; the corpus is 16-bit PCM
         audio, _ = read_wav(audio_path)
         write_wav(audio_path, audio, SAMPLE_RATE_HZ)
-        _relative_jams(jams_path, bank, out)
+        _relative_jams(jams_path, out)
         strong = desed_annotations(
             [(float(a), float(b), str(lab)) for a, b, lab in annotations], p.min_event_s, p.merge_gap_s
         )
@@ -462,7 +452,7 @@ def _mix(task: _MixTask) -> list[dict[str, Any]]:
     return records
 
 
-def _relative_jams(path: Path, bank: Path, out: Path) -> None:
+def _relative_jams(path: Path, out: Path) -> None:
     """Make the bank paths in a jams file relative to the corpus root (the build folder is renamed)."""
     text = path.read_text().replace(str(out) + "/", "")
     path.write_text(text)
@@ -569,7 +559,7 @@ def stage_banks(ctx: BuildContext, params: EventsParams, bank: Path) -> tuple[di
         membership[label] = {p: sorted(u for u, q in pools.items() if q == p) for p in POOLS}
         recordings_per_label[label] = dict(Counter(pools.values()))
         for r, clip in event_clips(recs, params):
-            _stage_event(bank, index, label, pools[r.source_id], r, clip, params, ctx.seed)
+            _stage_event(bank, index, label, pools[r.source_id], clip, params)
     if persons:
         speech_pools = _person_pools(persons, ctx.seed)
         if "tts" in persons:
@@ -579,7 +569,7 @@ def stage_banks(ctx: BuildContext, params: EventsParams, bank: Path) -> tuple[di
             recordings_per_label["Speech"] = {speech_pools[p]: len(recs) for p, recs in persons.items()}
             for person, recs in persons.items():
                 for r in recs:
-                    _stage_event(bank, index, "Speech", speech_pools[person], r, r.audio, params, ctx.seed)
+                    _stage_event(bank, index, "Speech", speech_pools[person], r.audio, params)
         else:
             warnings.append("label Speech dropped: fewer than four persons (TTS + three Asterisk voices)")
 
@@ -628,10 +618,8 @@ def _stage_event(
     index: dict[str, Any],
     label: str,
     pool: str,
-    r: Recording,
     clip: np.ndarray,
     params: EventsParams,
-    seed: int,
 ) -> None:
     """Write one event (pool A: one copy per varispeed step) and list it with its length."""
     digest = pcm_sha1(clip)[:10]
