@@ -47,6 +47,7 @@ MIN_REPEATS = 5  # repeats a noisy measurement (time, RSS) needs
 CONFIDENCE = 0.95
 ITEMS_SUFFIX = "@items"
 BOOTSTRAP_RESAMPLES = 2000
+POWER_LIMIT = 10_000  # seeds beyond which the power note just says "more than"
 
 
 def metric_mean(value: MetricValue) -> float:
@@ -74,10 +75,11 @@ def t_interval(samples: Sequence[float], confidence: float = CONFIDENCE) -> tupl
     return mean, mean - half, mean + half
 
 
-def seeds_to_resolve(samples: Sequence[float], margin: float, limit: int = 10_000) -> int | None:
+def seeds_to_resolve(samples: Sequence[float], margin: float, limit: int = POWER_LIMIT) -> int | None:
     """Smallest n at which the observed spread would give an interval that misses ``margin``.
 
-    ``None`` when the mean sits on the margin (no number of seeds resolves it) or beyond ``limit``.
+    ``None`` when the mean sits exactly on the margin (no number of seeds resolves it); ``limit + 1`` when
+    it would take more than ``limit``.
     """
     x = np.asarray(samples, dtype=np.float64)
     gap, sd = abs(float(x.mean()) - margin), float(x.std(ddof=1)) if len(x) > 1 else 0.0
@@ -88,7 +90,7 @@ def seeds_to_resolve(samples: Sequence[float], margin: float, limit: int = 10_00
     for n in range(max(2, MIN_SEEDS), limit + 1):
         if stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * sd / math.sqrt(n) < gap:
             return n
-    return None
+    return limit + 1
 
 
 def paired_bootstrap(
@@ -248,13 +250,14 @@ class Claim:
         power = ""
         if verdict == "inconclusive" and not note:
             edge = [-target, target] if self.kind == "equivalence" or self.direction == "either" else [target]
-            n_needed = [seeds_to_resolve(samples, e) for e in edge]
-            resolvable = [n for n in n_needed if n is not None]
-            power = (
-                f"the observed spread would need about {min(resolvable)} {word.split()[-1]}"
-                if resolvable
-                else "the mean sits on the margin: more seeds would not resolve it"
-            )
+            n_needed = [n for n in (seeds_to_resolve(samples, e) for e in edge) if n is not None]
+            unit = word.split()[-1]
+            if not n_needed:
+                power = "the mean sits on the margin: more seeds would not resolve it"
+            elif min(n_needed) > POWER_LIMIT:
+                power = f"the observed spread would need more than {POWER_LIMIT} {unit}"
+            else:
+                power = f"the observed spread would need about {min(n_needed)} {unit}"
         return self._result(verdict, note, power=power, **numbers)
 
     def _transformed(self, m: list[float], b: list[float]) -> list[float]:
@@ -379,14 +382,23 @@ def apply_floors(
     failed = [f for f in checked if f.verdict != "held"]
     updates: dict = {"floors": [f.to_dict() for f in checked]}
     if failed:
-        f = failed[0]
-        measured = "not measured" if math.isnan(f.value) and f.note else f"measured {_fmt(f.value)}"
-        if not math.isnan(f.low) and f.n > 1:
-            measured += f" [{_fmt(f.low)}, {_fmt(f.high)}]"
-        why = f"floor {f.id}: {measured}, needs {f.margin}" + (f"; {f.note}" if f.note else "")
+        why = "; ".join(_floor_reason(f) for f in failed)
         updates |= {"verdict": "inconclusive", "note": why + (f"; {result.note}" if result.note else "")}
         updates["power"] = ""
     return _replace(result, **updates)
+
+
+def _floor_reason(floor: ClaimResult) -> str:
+    """``floor F-bn: measured 28.6 [22.1, 35.2], needs method ≥ 80 %`` (or why it was not measured)."""
+    if floor.parts:
+        return f"floor {floor.id} {floor.verdict}: {floor.note}"
+    if math.isnan(floor.value):
+        return f"floor {floor.id}: not measured ({floor.note}), needs {floor.margin}"
+    measured = f"measured {_fmt(floor.value)}"
+    if not math.isnan(floor.low) and floor.n > 1:
+        measured += f" [{_fmt(floor.low)}, {_fmt(floor.high)}]"
+    extra = f"; {floor.note}" if floor.note and floor.note != "exact measurement" else ""
+    return f"floor {floor.id}: {measured}, needs {floor.margin}{extra}"
 
 
 def _replace(result: ClaimResult, **changes) -> ClaimResult:
