@@ -24,7 +24,7 @@ $(BIN)/python:
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[dev,data]"
+	$(BIN)/pip install --quiet -e ".[dev,data,oracles]"
 	touch $@
 
 venv: $(VENV)/.installed
