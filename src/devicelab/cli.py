@@ -76,7 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("name")
     b.add_argument("--profile", default="quick", choices=PROFILE_NAMES)
     b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    b.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="build worker processes (default: the cores)"
+    )
     b.add_argument("--extras", default="", help="comma-separated extras (e.g. mbrola,0ad,wallpapers)")
     b.add_argument("--force", action="store_true", help="rebuild even if built")
     for action, text in (
@@ -233,7 +235,7 @@ def cmd_data(args: argparse.Namespace) -> int:
     if args.data_command == "build":
         extras = tuple(x for x in args.extras.split(",") if x)
         corpora.build_corpus(
-            args.name, args.profile, seed=args.seed, jobs=args.jobs, extras=extras, force=args.force
+            args.name, args.profile, seed=args.seed, workers=args.workers, extras=extras, force=args.force
         )
         return 0
     if args.data_command == "sources":

@@ -46,11 +46,11 @@ def _manifest(data: Path) -> dict:
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
 def test_kill_9_mid_build_leaves_no_worker_and_the_rebuild_matches(tmp_path):
     reference, killed = tmp_path / "reference", tmp_path / "killed"
-    assert cli(*BUILD, "--jobs", "2", DEVICELAB_DATA=str(reference)).returncode == 0
+    assert cli(*BUILD, "--workers", "2", DEVICELAB_DATA=str(reference)).returncode == 0
 
     env = {**os.environ, "DEVICELAB_DATA": str(killed)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "devicelab", *BUILD, "--jobs", "2"],
+        [sys.executable, "-m", "devicelab", *BUILD, "--workers", "2"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -70,7 +70,7 @@ def test_kill_9_mid_build_leaves_no_worker_and_the_rebuild_matches(tmp_path):
     assert not [pid for pid in workers if _running(pid)], "a build worker outlived its parent"
     assert not (killed / "synth-commands" / "smoke" / "manifest.json").exists()
 
-    result = cli(*BUILD, "--jobs", "2", DEVICELAB_DATA=str(killed))
+    result = cli(*BUILD, "--workers", "2", DEVICELAB_DATA=str(killed))
     assert result.returncode == 0, result.stderr
     assert f"from build PID {proc.pid}, which is gone" in result.stdout  # the stale lock, taken over
     assert not list((killed / "synth-commands").glob(".smoke.partial-*"))
@@ -144,7 +144,7 @@ def test_unknown_corpus_lists_the_names(tmp_path):
 def _interrupt_build(data: Path, *extra: str) -> tuple[int, str, list[int]]:
     """Start a 2-worker build in its own process group, send it Ctrl-C once both workers run."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "devicelab", *BUILD, "--jobs", "2", *extra],
+        [sys.executable, "-m", "devicelab", *BUILD, "--workers", "2", *extra],
         env={**os.environ, "DEVICELAB_DATA": str(data)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

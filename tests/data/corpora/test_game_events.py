@@ -15,8 +15,8 @@ from devicelab.data.corpora.game_events import PROFILES, deal_pools, desed_annot
 from devicelab.data.datasets.desed import DESED
 
 
-def _build(root: Path, jobs: int = 1) -> Path:
-    return build_corpus("game-events", "smoke", jobs=jobs, root=root, log=lambda *_: None)
+def _build(root: Path, workers: int = 1) -> Path:
+    return build_corpus("game-events", "smoke", workers=workers, root=root, log=lambda *_: None)
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +115,7 @@ def test_loader_reads_the_corpus(smoke: Path) -> None:
 
 
 def test_same_seed_same_checksums_whatever_the_jobs(smoke: Path, tmp_path: Path) -> None:
-    again = _build(tmp_path, jobs=2)
+    again = _build(tmp_path, workers=2)
     first = json.loads((smoke / "manifest.json").read_text())["content_sha256"]
     assert json.loads((again / "manifest.json").read_text())["content_sha256"] == first
 

@@ -21,8 +21,8 @@ from devicelab.data.datasets.tau2019 import TAU2019
 from devicelab.data.debs import DebFetcher, PackageError
 
 
-def _build(root: Path, jobs: int = 1) -> Path:
-    return build_corpus("game-scenes", "smoke", jobs=jobs, root=root, log=lambda *_: None)
+def _build(root: Path, workers: int = 1) -> Path:
+    return build_corpus("game-scenes", "smoke", workers=workers, root=root, log=lambda *_: None)
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +84,7 @@ def test_splits_are_by_source_recording(smoke: Path) -> None:
 
 
 def test_same_seed_same_checksums_whatever_the_jobs(smoke: Path, tmp_path: Path) -> None:
-    again = _build(tmp_path, jobs=2)
+    again = _build(tmp_path, workers=2)
     first = json.loads((smoke / "manifest.json").read_text())["content_sha256"]
     assert json.loads((again / "manifest.json").read_text())["content_sha256"] == first
 

@@ -26,7 +26,7 @@ def smoke(tmp_path_factory) -> Path:
 
 def test_smoke_build_is_deterministic(smoke, tmp_path):
     """Same seed, same content, whatever the number of worker processes."""
-    again = corpora.build_corpus("glyph-digits", "smoke", root=tmp_path, jobs=2, log=lambda s: None)
+    again = corpora.build_corpus("glyph-digits", "smoke", root=tmp_path, workers=2, log=lambda s: None)
     first = read_manifest("glyph-digits", "smoke", root=smoke.parent.parent)
     second = read_manifest("glyph-digits", "smoke", root=tmp_path)
     assert first["content_sha256"] == second["content_sha256"]

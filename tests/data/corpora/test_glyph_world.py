@@ -97,5 +97,5 @@ def test_cli_builds_the_smoke_corpus(tmp_path, monkeypatch):
     from devicelab.cli import main
 
     monkeypatch.setenv("DEVICELAB_DATA", str(tmp_path))
-    assert main(["data", "build", "glyph-world", "--profile", "smoke", "--jobs", "1"]) == 0
+    assert main(["data", "build", "glyph-world", "--profile", "smoke", "--workers", "1"]) == 0
     assert (tmp_path / "glyph-world" / "smoke" / "manifest.json").is_file()

@@ -16,8 +16,8 @@ from devicelab.data.corpora.synth_commands import PROFILES, plan_speakers
 from devicelab.data.speech.texts import command_words
 
 
-def _build(root: Path, jobs: int = 1) -> Path:
-    return build_corpus("synth-commands", "smoke", jobs=jobs, root=root, log=lambda *_: None)
+def _build(root: Path, workers: int = 1) -> Path:
+    return build_corpus("synth-commands", "smoke", workers=workers, root=root, log=lambda *_: None)
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +101,7 @@ def test_channel_copy_differs_from_the_test_clip(smoke: Path) -> None:
 
 
 def test_build_is_deterministic_and_independent_of_jobs(smoke: Path, tmp_path: Path) -> None:
-    again = _build(tmp_path, jobs=2)
+    again = _build(tmp_path, workers=2)
     first = json.loads((smoke / "manifest.json").read_text())
     second = json.loads((again / "manifest.json").read_text())
     assert first["content_sha256"] == second["content_sha256"]
@@ -113,8 +113,8 @@ def test_interrupted_build_leaves_nothing_and_is_redone(
 ) -> None:
     real_run_tasks = sc.run_tasks
 
-    def interrupted(fn, tasks, jobs, progress=None):  # two speakers written, then the build is stopped
-        real_run_tasks(fn, tasks[:2], jobs)
+    def interrupted(fn, tasks, workers, progress=None):  # two speakers written, then the build is stopped
+        real_run_tasks(fn, tasks[:2], workers)
         raise KeyboardInterrupt("simulated interruption")
 
     monkeypatch.setattr(sc, "run_tasks", interrupted)

@@ -19,8 +19,8 @@ from devicelab.data.speech.phones import fold, timit39, timit61, to_timit
 from devicelab.data.speech.texts import command_words, sentences
 
 
-def _build(root: Path, jobs: int = 1) -> Path:
-    return build_corpus("synth-phones", "smoke", jobs=jobs, root=root, log=lambda *_: None)
+def _build(root: Path, workers: int = 1) -> Path:
+    return build_corpus("synth-phones", "smoke", workers=workers, root=root, log=lambda *_: None)
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +90,7 @@ def test_every_folded_phone_occurs_20_times_in_the_sentences() -> None:
 
 
 def test_deterministic(smoke: Path, tmp_path: Path) -> None:
-    again = _build(tmp_path, jobs=2)
+    again = _build(tmp_path, workers=2)
     assert (
         json.loads((again / "manifest.json").read_text())["content_sha256"]
         == json.loads((smoke / "manifest.json").read_text())["content_sha256"]

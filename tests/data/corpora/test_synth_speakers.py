@@ -18,8 +18,8 @@ from devicelab.data.datasets.librispeech import LibriSpeech
 from devicelab.data.datasets.voxceleb import VoxCeleb1
 
 
-def _build(root: Path, jobs: int = 1) -> Path:
-    return build_corpus("synth-speakers", "smoke", jobs=jobs, root=root, log=lambda *_: None)
+def _build(root: Path, workers: int = 1) -> Path:
+    return build_corpus("synth-speakers", "smoke", workers=workers, root=root, log=lambda *_: None)
 
 
 @pytest.fixture(scope="module")
@@ -106,5 +106,5 @@ def test_phone_strings(smoke: Path) -> None:
 
 
 def test_deterministic(smoke: Path, tmp_path: Path) -> None:
-    again = _build(tmp_path, jobs=2)
+    again = _build(tmp_path, workers=2)
     assert (again / "checksums.sha256").read_text() == (smoke / "checksums.sha256").read_text()

@@ -37,7 +37,7 @@ class BuildContext:
     out: Path
     profile: str
     seed: int = 0
-    jobs: int = 1
+    workers: int = 1
     extras: tuple[str, ...] = ()
     fetcher: DebFetcher = field(default_factory=DebFetcher)
     log: Callable[[str], None] = print
@@ -77,7 +77,7 @@ def build_corpus(
     profile: str,
     *,
     seed: int = 0,
-    jobs: int = 1,
+    workers: int = 1,
     extras: tuple[str, ...] = (),
     force: bool = False,
     fetcher: DebFetcher | None = None,
@@ -96,7 +96,7 @@ def build_corpus(
             out=out,
             profile=profile,
             seed=seed,
-            jobs=jobs,
+            workers=workers,
             extras=tuple(extras),
             fetcher=fetcher or DebFetcher(),
             log=log,

@@ -267,18 +267,21 @@ def trimmed(audio: np.ndarray) -> np.ndarray:
 
 
 def run_tasks(
-    fn: Callable[[Any], Any], tasks: list[Any], jobs: int, progress: Callable[[int, int], None] | None = None
+    fn: Callable[[Any], Any],
+    tasks: list[Any],
+    workers: int,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[Any]:
-    """``[fn(t) for t in tasks]`` on ``jobs`` forked processes; results in task order, so output never
-    depends on ``jobs``."""
-    if jobs <= 1 or len(tasks) <= 1:
+    """``[fn(t) for t in tasks]`` on ``workers`` forked processes; results in task order, so output never
+    depends on ``workers``."""
+    if workers <= 1 or len(tasks) <= 1:
         results = []
         for i, t in enumerate(tasks):
             results.append(fn(t))
             if progress:
                 progress(i + 1, len(tasks))
         return results
-    with worker_pool(jobs) as pool:
+    with worker_pool(workers) as pool:
         results = []
         for i, r in enumerate(pool.map(fn, tasks, chunksize=1)):
             results.append(r)

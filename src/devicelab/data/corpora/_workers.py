@@ -21,9 +21,9 @@ def _start_worker(parent_pid: int, initializer: Callable[..., None] | None, init
 
 @contextlib.contextmanager
 def worker_pool(
-    jobs: int, initializer: Callable[..., None] | None = None, initargs: tuple[Any, ...] = ()
+    workers: int, initializer: Callable[..., None] | None = None, initargs: tuple[Any, ...] = ()
 ) -> Iterator[ProcessPoolExecutor]:
-    """A pool of ``jobs`` forked workers that the kernel kills when the build process dies (``kill -9``
+    """A pool of ``workers`` forked workers that the kernel kills when the build process dies (``kill -9``
     included), so a killed build leaves no worker behind holding its lock. ``initializer(*initargs)`` runs
     in each worker after that, as in :class:`~concurrent.futures.ProcessPoolExecutor`.
 
@@ -31,7 +31,7 @@ def worker_pool(
     tasks are dropped and the workers are stopped at once instead of finishing the build.
     """
     pool = ProcessPoolExecutor(
-        max_workers=jobs,
+        max_workers=workers,
         mp_context=get_context("fork"),
         initializer=_start_worker,
         initargs=(os.getpid(), initializer, initargs),

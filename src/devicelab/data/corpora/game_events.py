@@ -706,8 +706,8 @@ def build(ctx: BuildContext) -> dict[str, Any]:
         plans += [plan_soundscape(subset, i, pool, style, index, params, ctx.seed) for i in range(size)]
     batches = [plans[i : i + 10] for i in range(0, len(plans), 10)]
     tasks = [_MixTask(batch, str(bank), str(ctx.out), params) for batch in batches]
-    ctx.log(f"game-events ({ctx.profile}): {len(plans)} soundscapes, {ctx.jobs} job(s)")
-    results = run_tasks(_mix, tasks, ctx.jobs, log_progress(ctx.log, len(tasks), "batches"))
+    ctx.log(f"game-events ({ctx.profile}): {len(plans)} soundscapes, {ctx.workers} worker(s)")
+    results = run_tasks(_mix, tasks, ctx.workers, log_progress(ctx.log, len(tasks), "batches"))
     records = [rec for result in results for rec in result]
     counts = _write_metadata(ctx.out, records, params)
     write_csv(

@@ -492,9 +492,9 @@ def build(ctx: BuildContext) -> dict[str, Any]:
     n_clips = sum(t.location.segments for t in tasks)
     ctx.log(
         f"game-scenes ({ctx.profile}): {len(plans)} scenes, {len(cities)} cities, {n_clips} clips, "
-        f"{ctx.jobs} job(s)"
+        f"{ctx.workers} worker(s)"
     )
-    results = run_tasks(_render_location, tasks, ctx.jobs, log_progress(ctx.log, len(tasks), "locations"))
+    results = run_tasks(_render_location, tasks, ctx.workers, log_progress(ctx.log, len(tasks), "locations"))
     rows = sorted((row for result in results for row in result), key=lambda r: r["filename"])
 
     write_csv(ctx.out / "meta.csv", rows, META_FIELDS, delimiter="\t")

@@ -539,11 +539,11 @@ def plan_renders(
     return jobs, warnings
 
 
-def render_all(jobs: list[RenderJob], patterns: dict[str, list[bg.Pattern]], n_jobs: int) -> list[dict]:
-    if n_jobs <= 1 or len(jobs) < 2:
+def render_all(jobs: list[RenderJob], patterns: dict[str, list[bg.Pattern]], workers: int) -> list[dict]:
+    if workers <= 1 or len(jobs) < 2:
         _init_worker(patterns)
         return [row for job in jobs for row in render_face(job)]
-    with worker_pool(n_jobs, initializer=_init_worker, initargs=(patterns,)) as pool:
+    with worker_pool(workers, initializer=_init_worker, initargs=(patterns,)) as pool:
         return [row for rows in pool.map(render_face, jobs, chunksize=4) for row in rows]
 
 
@@ -661,7 +661,7 @@ def build(ctx: BuildContext) -> dict[str, Any]:
     jobs, plan_warnings = plan_renders(records, params, out, ctx.seed, kinds)
     warnings += plan_warnings
     ctx.log(f"glyph-digits: rendering {sum(sum(j.counts) for j in jobs)} images from {len(jobs)} faces")
-    rows = render_all(jobs, patterns, ctx.jobs)
+    rows = render_all(jobs, patterns, ctx.workers)
     rows += write_sklearn(out, params, ctx.seed)
     source_records.append(
         {

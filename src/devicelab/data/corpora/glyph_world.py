@@ -149,17 +149,17 @@ def render_base_items(folder: str, split: str, indices: range, seed: int, size: 
     return records
 
 
-def write_base(out: Path, split: str, n: int, seed: int, size: int, jobs: int = 1) -> list[dict[str, Any]]:
-    """``base/<split>/`` images and ``metadata.jsonl``; each image has its own generator, so any ``jobs``
+def write_base(out: Path, split: str, n: int, seed: int, size: int, workers: int = 1) -> list[dict[str, Any]]:
+    """``base/<split>/`` images and ``metadata.jsonl``; each image has its own generator, so any ``workers``
     gives the same files."""
     folder = out / "base" / split
     folder.mkdir(parents=True)
     chunk = 1000
     chunks = [range(start, min(start + chunk, n)) for start in range(0, n, chunk)]
-    if jobs <= 1 or len(chunks) < 2:
+    if workers <= 1 or len(chunks) < 2:
         parts = [render_base_items(str(folder), split, c, seed, size) for c in chunks]
     else:
-        with worker_pool(jobs) as pool:
+        with worker_pool(workers) as pool:
             parts = list(
                 pool.map(render_base_items, *zip(*[(str(folder), split, c, seed, size) for c in chunks]))
             )
@@ -255,8 +255,8 @@ def build(ctx: BuildContext) -> dict[str, Any]:
         raise ValueError(f"glyph-world: unknown profile {ctx.profile!r}; valid: {', '.join(PROFILES)}")
     params = PROFILES[ctx.profile]
     out = ctx.out
-    train = write_base(out, "train", params.train_images, ctx.seed, params.image_size, ctx.jobs)
-    val = write_base(out, "val", params.val_images, ctx.seed, params.image_size, ctx.jobs)
+    train = write_base(out, "train", params.train_images, ctx.seed, params.image_size, ctx.workers)
+    val = write_base(out, "val", params.val_images, ctx.seed, params.image_size, ctx.workers)
     rows, prompts, subject_provenance = write_subjects(out, params, ctx.seed)
     with open(out / "subjects" / "subjects.csv", "w", newline="") as f:
         writer = csv.DictWriter(

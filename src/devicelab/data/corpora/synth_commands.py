@@ -331,9 +331,9 @@ def build(ctx: BuildContext) -> dict[str, Any]:
         )
     ctx.log(
         f"synth-commands ({ctx.profile}): {len(speakers)} pseudo-speakers, "
-        f"{sum(len(t.words) for t in tasks)} clips, {ctx.jobs} job(s)"
+        f"{sum(len(t.words) for t in tasks)} clips, {ctx.workers} worker(s)"
     )
-    results = run_tasks(_render_speaker, tasks, ctx.jobs, log_progress(ctx.log, len(tasks), "speakers"))
+    results = run_tasks(_render_speaker, tasks, ctx.workers, log_progress(ctx.log, len(tasks), "speakers"))
     rows = [row for result in results for row in result]
     n_truncated = sum(bool(r.get("_truncated")) for r in rows if r["path"].startswith("gsc/"))
     if n_truncated:

@@ -246,7 +246,7 @@ def build(ctx: BuildContext) -> dict[str, Any]:
     ctx.log(
         f"synth-phones ({ctx.profile}): {len(speakers)} voices, {sum(len(t.texts) for t in tasks)} utterances"
     )
-    rows = [row for result in run_tasks(_render_voice, tasks, ctx.jobs) for row in result]
+    rows = [row for result in run_tasks(_render_voice, tasks, ctx.workers) for row in result]
     (ctx.out / "PHONES.txt").write_text(phones_txt())
     write_csv(
         ctx.out / "SPEAKERS.csv",

@@ -530,9 +530,10 @@ def build(ctx: BuildContext) -> dict[str, Any]:
     tasks = [_IdentityTask(i, params, ctx.seed, str(ctx.out), str(ctx.fetcher.cache)) for i in identities]
     ctx.log(
         f"synth-speakers ({ctx.profile}): {len(identities)} identities, "
-        f"{len(identities) * params.sessions * params.utterances_per_session} utterances, {ctx.jobs} job(s)"
+        f"{len(identities) * params.sessions * params.utterances_per_session} utterances, "
+        f"{ctx.workers} worker(s)"
     )
-    results = run_tasks(_render_identity, tasks, ctx.jobs, log_progress(ctx.log, len(tasks), "identities"))
+    results = run_tasks(_render_identity, tasks, ctx.workers, log_progress(ctx.log, len(tasks), "identities"))
     rows = [row for result in results for row in result]
     if params.real_languages:
         real_rows, real_sources = _real_prompts(ctx, params)
