@@ -278,7 +278,7 @@ def deal_recordings(
     used_packages: Counter[str] = Counter()
 
     def take(min_left: int) -> list[Recording] | None:
-        """The first take of the family with most takes left (at least ``min_left``), packages in turn."""
+        """``min_left`` takes of the family with most takes left (at least ``min_left``), packages in turn."""
         spare = [f for f in order if len(families[f]) >= min_left]
         if not spare:
             return None
