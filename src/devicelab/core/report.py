@@ -143,7 +143,8 @@ def _overrides(name: str, profile: str, run_dir: Path) -> dict[str, Any]:
         return out
 
     fu, fd = flat(used), flat(default)
-    return {k: v for k, v in fu.items() if fd.get(k, object()) != v}
+    # keys today's config no longer has (an older run) are not overrides of the profile
+    return {k: v for k, v in fu.items() if k in fd and fd[k] != v}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -311,26 +312,25 @@ def _copy_plots(name: str, result: dict[str, Any], run_dir: Path, out_dir: Path)
     links = []
     for rel in result.get("plots", []):
         src = run_dir / rel
+        dst = out_dir / "plots" / name / src.name
         if src.exists():
-            dst = out_dir / "plots" / name / src.name
             dst.parent.mkdir(parents=True, exist_ok=True)
             if src.resolve() != dst.resolve():
                 shutil.copy2(src, dst)
+        if dst.exists():  # re-rendered from an archive (no plots of its own): the copy made before
             links.append(f"[{src.stem}](plots/{name}/{src.name})")
     return links
 
 
 def _archive(run_dir: Path, dest: Path) -> None:
-    """Keep the run's small files (not checkpoints) so the report can be re-rendered from them."""
+    """Keep the run's small files (no checkpoints; the plots are beside the report) so the report can be
+    re-rendered from them."""
     if run_dir.resolve() == dest.resolve():
         return
     dest.mkdir(parents=True, exist_ok=True)
     for file in ARCHIVED_FILES:
         if (run_dir / file).exists():
             shutil.copy2(run_dir / file, dest / file)
-    plots = run_dir / "plots"
-    if plots.is_dir():
-        shutil.copytree(plots, dest / "plots", dirs_exist_ok=True)
 
 
 def update_readme(readme: Path, rows: list[dict[str, Any]], profile: str, report: Path) -> None:
