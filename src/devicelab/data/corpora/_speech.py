@@ -13,7 +13,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -581,6 +581,36 @@ def sox_gsm_roundtrip(audio: np.ndarray, sample_rate_hz: int = SAMPLE_RATE_HZ) -
 
 
 # --- tables ---------------------------------------------------------------------------------------------
+
+
+def manifest_fields(
+    builder: str,
+    params: Any,
+    *,
+    sources: list[dict[str, Any]],
+    counts: dict[str, Any],
+    warnings: list[str],
+    engines: Iterable[str] = (),
+    tools: dict[str, str] | None = None,
+    version: int = 1,
+    **fields: Any,
+) -> dict[str, Any]:
+    """The finishing step every corpus builder ends with: the manifest fields it owns (DESIGN.md, "Data").
+
+    Builder name and version, the parameters, builder-specific ``fields``, sources with their licences and
+    checksums, tool versions (``engines`` plus ``tools``), counts and warnings, always in this order;
+    ``build_corpus`` adds the seed, the file checksums and the content hash.
+    """
+    return {
+        "builder": builder,
+        "builder_version": version,
+        "parameters": asdict(params),
+        **fields,
+        "sources": sources,
+        "tool_versions": tool_versions(engines) | (tools or {}),
+        "counts": counts,
+        "warnings": warnings,
+    }
 
 
 def write_csv(path: Path, rows: list[dict], fields: list[str], delimiter: str = ",") -> None:

@@ -41,9 +41,9 @@ from devicelab.data.corpora._speech import (
     deb_record,
     generated_record,
     log_progress,
+    manifest_fields,
     run_tasks,
     stable_int,
-    tool_versions,
     wheel_record,
     write_csv,
 )
@@ -727,26 +727,23 @@ def build(ctx: BuildContext) -> dict[str, Any]:
     )
     (ctx.out / "bank" / "index.json").write_text(json.dumps(index, indent=1, sort_keys=True))
     scaper = import_scaper()
-    versions = tool_versions([])
-    versions["scaper"] = scaper.__version__
     sources = fields["sources"]
     if params.procedural:
         sources = [*sources, generated_record("stationary noise backgrounds (white, pink, brown, hum)")]
     labels = sorted({lab for rec in records for _, _, lab in rec["strong"]})
-    return {
-        "builder": "game_events",
-        "builder_version": 1,
-        "parameters": asdict(params),
-        "styles": {"synthetic": asdict(SYNTHETIC_STYLE), "real": asdict(REAL_STYLE)},
-        "domain_gap": params.domain_gap,
-        "labels": labels,
-        "pools": fields["pools"],
-        "recordings_per_label": fields["recordings_per_label"],
-        "sources": sources,
-        "tool_versions": versions,
-        "counts": counts,
-        "warnings": fields["warnings"],
-    }
+    return manifest_fields(
+        "game_events",
+        params,
+        styles={"synthetic": asdict(SYNTHETIC_STYLE), "real": asdict(REAL_STYLE)},
+        domain_gap=params.domain_gap,
+        labels=labels,
+        pools=fields["pools"],
+        recordings_per_label=fields["recordings_per_label"],
+        sources=sources,
+        tools={"scaper": scaper.__version__},
+        counts=counts,
+        warnings=fields["warnings"],
+    )
 
 
 def sources(profile: str, extras: tuple[str, ...]) -> list[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +37,9 @@ from devicelab.data.corpora._sound import (
 from devicelab.data.corpora._speech import (
     as_json,
     log_progress,
+    manifest_fields,
     run_tasks,
     stable_int,
-    tool_versions,
     write_csv,
 )
 
@@ -543,19 +543,17 @@ def build(ctx: BuildContext) -> dict[str, Any]:
         "by_city": dict(sorted(Counter(r["city"] for r in rows).items())),
         "recordings_per_scene": recordings_per_scene,
     }
-    return {
-        "builder": "game_scenes",
-        "builder_version": 1,
-        "parameters": asdict(params),
-        "cities": [c.describe() for c in cities],
-        "devices": {c.device: DEVICE_DESCRIPTIONS[c.device] for c in cities},
-        "recordings_by_city": {plan.scene: plan.recordings_by_city for plan in plans},
-        "skewed": False,
-        "sources": sources.sources,
-        "tool_versions": tool_versions([]),
-        "counts": counts,
-        "warnings": warnings,
-    }
+    return manifest_fields(
+        "game_scenes",
+        params,
+        cities=[c.describe() for c in cities],
+        devices={c.device: DEVICE_DESCRIPTIONS[c.device] for c in cities},
+        recordings_by_city={plan.scene: plan.recordings_by_city for plan in plans},
+        skewed=False,
+        sources=sources.sources,
+        counts=counts,
+        warnings=warnings,
+    )
 
 
 def _event_shares(

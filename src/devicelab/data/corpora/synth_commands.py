@@ -40,6 +40,7 @@ from devicelab.data.corpora._speech import (
     espeak_voice,
     festival_packages,
     log_progress,
+    manifest_fields,
     mbrola_packages,
     pick_espeak_variants,
     recorded_voices,
@@ -48,7 +49,6 @@ from devicelab.data.corpora._speech import (
     short_id,
     split_variants,
     start_work_unit,
-    tool_versions,
     trimmed,
     usable_engines,
     wheel_record,
@@ -382,16 +382,15 @@ def build(ctx: BuildContext) -> dict[str, Any]:
             counts["clips"].setdefault(split, {}).setdefault(word, 0)
             counts["clips"][split][word] += 1
     counts["clips_total"] = {k: sum(v.values()) for k, v in counts["clips"].items()}
-    return {
-        "builder": "synth_commands",
-        "builder_version": 1,
-        "parameters": asdict(params),
-        "test_channel": test_channel,
-        "sources": sources,
-        "tool_versions": tool_versions(engines),
-        "counts": counts,
-        "warnings": warnings,
-    }
+    return manifest_fields(
+        "synth_commands",
+        params,
+        test_channel=test_channel,
+        sources=sources,
+        engines=engines,
+        counts=counts,
+        warnings=warnings,
+    )
 
 
 def sources(profile: str, extras: tuple[str, ...]) -> list[str]:

@@ -32,6 +32,7 @@ from devicelab.data.corpora._speech import (
     espeak_voice,
     festival_packages,
     generated_record,
+    manifest_fields,
     mbrola_packages,
     pick_espeak_variants,
     recorded_voices,
@@ -40,7 +41,6 @@ from devicelab.data.corpora._speech import (
     split_variants,
     start_work_unit,
     to_16k,
-    tool_versions,
     usable_engines,
     wheel_record,
     write_csv,
@@ -279,15 +279,9 @@ def build(ctx: BuildContext) -> dict[str, Any]:
         "phone_tokens": {k: sum(v.values()) for k, v in tokens.items()},
         "tokens_per_folded_phone": {k: dict(sorted(v.items())) for k, v in tokens.items()},
     }
-    return {
-        "builder": "synth_phones",
-        "builder_version": 1,
-        "parameters": asdict(params),
-        "sources": sources,
-        "tool_versions": tool_versions(engines),
-        "counts": counts,
-        "warnings": warnings,
-    }
+    return manifest_fields(
+        "synth_phones", params, sources=sources, engines=engines, counts=counts, warnings=warnings
+    )
 
 
 def sources(profile: str, extras: tuple[str, ...]) -> list[str]:

@@ -52,6 +52,7 @@ from devicelab.data.corpora._speech import (
     festival_packages,
     generated_record,
     log_progress,
+    manifest_fields,
     mbrola_packages,
     pcm_hash,
     pick_espeak_variants,
@@ -61,7 +62,6 @@ from devicelab.data.corpora._speech import (
     sox_gsm_roundtrip,
     split_variants,
     start_work_unit,
-    tool_versions,
     usable_engines,
     wheel_record,
     write_csv,
@@ -627,16 +627,15 @@ def build(ctx: BuildContext) -> dict[str, Any]:
         "trials": trial_counts,
         "train_preferred_fraction": round(float(preferred_fraction), 4),
     }
-    return {
-        "builder": "synth_speakers",
-        "builder_version": 1,
-        "parameters": asdict(params),
-        "confound": params.confound,
-        "sources": sources,
-        "tool_versions": tool_versions(engines),
-        "counts": counts,
-        "warnings": warnings,
-    }
+    return manifest_fields(
+        "synth_speakers",
+        params,
+        confound=params.confound,
+        sources=sources,
+        engines=engines,
+        counts=counts,
+        warnings=warnings,
+    )
 
 
 def sources(profile: str, extras: tuple[str, ...]) -> list[str]:
