@@ -150,6 +150,8 @@ def _interrupt_build(data: Path, *extra: str) -> tuple[int, str, list[int]]:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own process group, as a terminal's foreground job
+        # a foreground job takes Ctrl-C even where the tests run as a background job (which ignores SIGINT)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline, workers = time.monotonic() + 120, []
