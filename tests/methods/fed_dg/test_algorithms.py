@@ -18,6 +18,7 @@ from devicelab.methods.fed_dg.algorithms import (
     LocalTraining,
     ModelConfig,
     build_model,
+    evaluate,
     fedsr_loss,
     proximal_term,
 )
@@ -106,6 +107,18 @@ def test_ifa_stage_trains_and_sends_only_the_adapter(split):
         if not is_adapter_key(k):
             np.testing.assert_array_equal(out[k], g[k])
     assert not any(is_adapter_key(k) for k in algo.wire_keys(algo.plan(1)))
+
+
+def test_adapter_at_its_initial_values_is_the_control_of_fedfd_a(split):
+    """``ifa-init`` equals ``ifa`` while the adapter is untrained and differs once its arrays move."""
+    algo = FedFD(MODEL, TRAIN, rounds=1, ifa_rounds=1)
+    g = algo.init_global(0)
+    x, y = split.test_set()
+    untrained = evaluate(algo, g, x, y, ("ifa", "ifa-init"), batch_size=16)
+    assert untrained["ifa"] == untrained["ifa-init"]
+    moved = {k: (v + 3.0 if is_adapter_key(k) and k.endswith(".b") else v) for k, v in g.items()}
+    control = evaluate(algo, moved, x, y, ("ifa-init",), batch_size=16)
+    assert control["ifa-init"] == untrained["ifa-init"]  # the control ignores the trained adapter
 
 
 def test_fedbn_never_sends_bn(split):

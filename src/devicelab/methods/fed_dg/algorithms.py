@@ -32,6 +32,7 @@ from devicelab.methods.fed_dg.bn import (
     fedfd_layers,
     global_statistics,
     is_adapter_key,
+    strip_adapter,
 )
 from devicelab.methods.fed_dg.data import ClientData
 from devicelab.nn.glyphnet import GlyphNet, GlyphNetConfig
@@ -51,7 +52,8 @@ __all__ = [
     "model_arrays",
 ]
 
-EVAL_MODES = ("global", "ifa", "instance", "testbatch")
+# "ifa-init": the adapter's mode with the adapter at its initial values, the control that shows it learned
+EVAL_MODES = ("global", "ifa", "ifa-init", "instance", "testbatch")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -414,8 +416,9 @@ def evaluate(
     """Top-1 accuracy (%) of the global model on held-out images under each inference mode.
 
     ``global``: the running (global) statistics; ``ifa``: the adapter, one input at a time in effect
-    (per-sample statistics); ``instance``: instance statistics (TTBN); ``testbatch``: statistics of test
-    batches of 64 (TTBN-batch, transductive).
+    (per-sample statistics); ``ifa-init``: the same with the adapter at its initial values (a control: it
+    differs from ``ifa`` only if the adapter learned); ``instance``: instance statistics (TTBN);
+    ``testbatch``: statistics of test batches of 64 (TTBN-batch, transductive).
     """
     model = build_model(algo.model)
     load_arrays(model, arrays)
@@ -424,9 +427,15 @@ def evaluate(
     for mode in modes:
         bs = 64 if mode == "testbatch" else batch_size
         correct = 0
-        with bn_mode(model, "plain" if mode == "global" else mode):
+        net = model
+        if mode == "ifa-init":  # the adapter keeps its initial values when its keys are left out
+            with torch.random.fork_rng(devices=[]):  # building a model must not move the caller's RNG
+                net = build_model(algo.model)
+            load_arrays(net, strip_adapter(arrays))
+            net.eval()
+        with bn_mode(net, {"global": "plain", "ifa-init": "ifa"}.get(mode, mode)):
             for start in range(0, len(labels), bs):
-                logits = model(images[start : start + bs])
+                logits = net(images[start : start + bs])
                 correct += int((logits.argmax(1) == labels[start : start + bs]).sum())
         out[mode] = 100.0 * correct / max(len(labels), 1)
     return out

@@ -150,6 +150,7 @@ METRIC_SOURCES: dict[str, tuple[str, str]] = {
     "fedavg_ttbn_batch": ("fedavg", "testbatch"),
     "fedfd": ("fedfd", "global"),
     "fedfd_a": ("fedfd", "ifa"),
+    "fedfd_a_adapter_init": ("fedfd", "ifa-init"),  # control of the adapter's precondition (F-adapter)
     "fedfd_ttbn": ("fedfd", "instance"),
     "fedfd_ttbn_batch": ("fedfd", "testbatch"),
     "fedprox": ("fedprox", "global"),
