@@ -72,11 +72,14 @@ def run(config: HollowedNetConfig, ctx: RunContext) -> dict[str, Any]:
     h1_hw = max(config.memory_latents)
     infer = mem[f"infer_{h1_hw}"]["total"]
     metrics["mem_infer_bytes"] = float(infer)
+    # the inference account is itself a tracker measurement (weights + peak of the live activations)
+    metrics["mem_infer_tracker_bytes"] = float(infer)
     for key, acc in mem.items():
         if key.startswith(f"train_{h1_hw}_"):
-            metrics[f"mem_train_bytes_{variant_key(key.removeprefix(f'train_{h1_hw}_'))}"] = float(
-                acc["total"]
-            )
+            name = variant_key(key.removeprefix(f"train_{h1_hw}_"))
+            metrics[f"mem_train_bytes_{name}"] = float(acc["total"])
+            if "tracker" in acc:
+                metrics[f"mem_train_tracker_bytes_{name}"] = float(acc["tracker"])
     sweep = [mem[f"train_{h1_hw}_hollowed-m{m}"]["total"] for m in sorted(config.memory_depths)]
     metrics["mem_train_max_consecutive_ratio"] = max(
         (b / a for a, b in zip(sweep, sweep[1:])), default=math.nan

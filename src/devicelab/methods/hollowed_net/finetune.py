@@ -27,6 +27,7 @@ from devicelab.core.memory import (
     gradient_bytes,
     optimizer_state_bytes,
     parameter_bytes,
+    peak_live_bytes,
     saved_activation_bytes,
 )
 from devicelab.methods.hollowed_net.hollow import add_lora, hollow_unet_, lora_parameters, lora_target_modules
@@ -263,6 +264,40 @@ def account_step_memory(
         account.saved_activations,
         step_input_bytes(store, variant, step),
     )
+
+
+def tracked_step_bytes(
+    unet: nn.Module,
+    variant: Variant,
+    store: PrecomputeStore,
+    scheduler,
+    cfg: OptimConfig,
+    gradient_checkpointing: bool = False,
+) -> int:
+    """Peak bytes of one training step by the live-tensor tracker: the cross-check of the account (spec §6).
+
+    What the step holds before it starts (all weights, the optimizer state, its inputs) plus the peak of the
+    tensors created by its forward, backward and optimizer step (measured over a 2nd step, as the account).
+    Inputs the step copies (the latent batch) can count twice: a few kB, so the result is an upper bound.
+    """
+    optimizer = make_optimizer(trainable_parameters(unet, variant), variant, cfg)
+    unet.train()
+    step = 1 if store.plan.steps > 1 else 0
+
+    def one_step() -> None:
+        loss = training_loss(unet, variant, store, scheduler, step, gradient_checkpointing)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    one_step()  # the 1st step creates the optimizer state
+    peak, _, _ = peak_live_bytes(one_step)
+    held = (
+        parameter_bytes(unet).total
+        + optimizer_state_bytes(optimizer)
+        + step_input_bytes(store, variant, step)
+    )
+    return held + peak
 
 
 def copy_for_variant(base: nn.Module, variant: Variant) -> tuple[nn.Module, list[str]]:

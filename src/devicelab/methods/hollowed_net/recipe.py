@@ -26,6 +26,7 @@ from devicelab.methods.hollowed_net.finetune import (
     Variant,
     account_step_memory,
     copy_for_variant,
+    tracked_step_bytes,
 )
 
 if TYPE_CHECKING:
@@ -59,12 +60,12 @@ def memory_section(config: HollowedNetConfig, ctx: RunContext, model_dir: Path) 
                 base, v.hollow, latents, text, scheduler, 2, config.finetune.batch, config.seed
             )
             unet, _ = copy_for_variant(base, v)
-            account = account_step_memory(
-                unet, v, store, scheduler, config.finetune.optim, config.finetune.gradient_checkpointing
-            )
+            settings = (config.finetune.optim, config.finetune.gradient_checkpointing)
+            account = account_step_memory(unet, v, store, scheduler, *settings)
+            tracked = tracked_step_bytes(unet, v, store, scheduler, *settings)
             del unet
             gc.collect()
-            out[f"train_{hw}_{name}"] = account.to_dict()
+            out[f"train_{hw}_{name}"] = {**account.to_dict(), "tracker": tracked}
             rows.append(
                 {
                     "latent": f"{hw}²",
@@ -77,6 +78,7 @@ def memory_section(config: HollowedNetConfig, ctx: RunContext, model_dir: Path) 
                     "I": account.inputs / 1e6,
                     "infer MB": infer.total / 1e6,
                     "train / infer": account.total / infer.total,
+                    "tracker / infer": tracked / infer.total,
                 }
             )
     out["rows"] = rows
