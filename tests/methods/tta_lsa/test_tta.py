@@ -102,6 +102,36 @@ def test_eata_fisher_penalty_and_reset(tiny_model, image_batch):
     assert eata.model_probs is None
 
 
+def test_eata_cosine_filter_drops_samples_redundant_with_the_running_prediction(tiny_model):
+    eata = TTA_REGISTRY.build("eata", tiny_model, d_margin=0.4)
+    confident = torch.full((4, 10), -5.0)
+    confident[torch.arange(4), torch.tensor([0, 0, 3, 7])] = 5.0  # low entropy: all reliable
+    mask, _ = eata.selection(confident)
+    assert mask.all()  # no running prediction yet: nothing is redundant
+    eata.model_probs = torch.nn.functional.one_hot(torch.tensor(0), 10).float()  # p̄ ≈ class 0
+    mask, _ = eata.selection(confident)
+    # |cos(p̄, p)| ≈ 1 for the two class-0 samples (redundant), ≈ 0 for the others
+    assert mask.tolist() == [False, False, True, True]
+
+
+def test_eata_fisher_penalty_is_alpha_f_delta_squared_and_pulls_back_to_the_source(tiny_model):
+    plain = TTA_REGISTRY.build("eata", tiny_model)
+    name = next(n for n, p in plain.model.named_parameters() if any(p is q for q in plain.params))
+    fisher = {name: torch.full_like(dict(plain.model.named_parameters())[name], 2.0)}
+    eata = TTA_REGISTRY.build("eata", copy.deepcopy(tiny_model), fisher=fisher, fisher_alpha=3.0)
+    confident = torch.full((4, 10), -5.0)
+    confident[torch.arange(4), torch.arange(4)] = 5.0
+    at_anchor = eata.loss(confident, torch.zeros(4, 4))
+    param = dict(eata.model.named_parameters())[name]
+    with torch.no_grad():
+        param.add_(0.1)  # move θ away from θ0 by δ = 0.1 everywhere
+    eata.model_probs = None  # the same samples again, not filtered as redundant this time
+    moved = eata.loss(confident, torch.zeros(4, 4))
+    assert float((moved - at_anchor).detach()) == pytest.approx(3.0 * 2.0 * 0.01 * param.numel(), rel=1e-4)
+    (grad,) = torch.autograd.grad(moved, param)
+    assert torch.allclose(grad, torch.full_like(grad, 2 * 3.0 * 2.0 * 0.1))  # points back to θ0
+
+
 def test_sar_resets_when_the_loss_ema_falls_below_the_threshold(tiny_model, image_batch):
     confident = copy.deepcopy(tiny_model)
     with torch.no_grad():  # a head so sharp that every entropy is ≈ 0 < 0.2
