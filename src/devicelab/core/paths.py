@@ -38,3 +38,16 @@ def runs_root() -> Path:
 def reports_root() -> Path:
     """``$DEVICELAB_REPORTS``, default ``./reports``."""
     return Path(os.environ.get("DEVICELAB_REPORTS") or "reports")
+
+
+def portable_path(path: Path) -> str:
+    """``path`` as written into run notes and reports: ``$DEVICELAB_DATA/...`` for the data cache, relative
+    to the current folder where it lies below it, so a report holds no machine's absolute paths."""
+    path = Path(path).resolve()
+    for root, name in ((data_root().resolve(), "$DEVICELAB_DATA"), (Path.cwd().resolve(), "")):
+        try:
+            rel = path.relative_to(root)
+        except ValueError:
+            continue
+        return f"{name}/{rel}" if name else str(rel)
+    return str(path)

@@ -176,6 +176,21 @@ def _unreachable() -> dict[str, Any]:
 PR_SET_PDEATHSIG = 1
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists; a zombie child of this process (exited, unreaped) counts as gone."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    try:
+        waited, _ = os.waitpid(pid, os.WNOHANG)
+        return waited == 0
+    except ChildProcessError:  # not our child: it exists
+        return True
+
+
 def die_with_parent(parent_pid: int) -> None:
     """Have the kernel SIGKILL this process when its parent dies (Linux ``prctl``); elsewhere a no-op.
 

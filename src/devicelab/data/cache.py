@@ -24,6 +24,7 @@ from typing import Any
 
 from devicelab import __version__
 from devicelab.core.paths import data_root, ensure_folder
+from devicelab.core.stages import pid_alive
 
 MANIFEST = "manifest.json"
 CHECKSUMS = "checksums.sha256"
@@ -125,16 +126,6 @@ def read_manifest(name: str, profile: str, root: Path | None = None) -> dict[str
     return json.loads(path.read_text())
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _lock_holders(lock_path: Path) -> list[int]:
     """PIDs of this user's processes that have ``lock_path`` open (Linux ``/proc``; [] elsewhere)."""
     target, holders = os.path.realpath(lock_path), []
@@ -163,7 +154,7 @@ def _build_lock(lock_path: Path, what: str, log: Callable[[str], None]) -> Itera
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             owner = _read_owner(lock_path)
-            if owner is not None and _pid_alive(owner):
+            if owner is not None and pid_alive(owner):
                 raise BuildLockError(
                     f"another build of {what} is running (PID {owner}, lock {lock_path})"
                 ) from None

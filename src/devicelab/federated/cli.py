@@ -140,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
 def fed_command(argv: list[str]) -> int:
     """Entry point of ``devicelab fed``; returns the exit code."""
     args = build_parser().parse_args(argv)
+    from devicelab.core.stages import pid_alive
     from devicelab.federated import deploy
 
     try:
@@ -215,7 +216,7 @@ def fed_command(argv: list[str]) -> int:
                 print(f"{name}: {what}")
         elif args.action == "status":
             for name, pid in deploy.recorded_pids(args.home).items():
-                print(f"{name}: PID {pid} {'running' if deploy._alive(pid) else 'not running'}")
+                print(f"{name}: PID {pid} {'running' if pid_alive(pid) else 'not running'}")
     except (deploy.DeployError, ValueError, FileNotFoundError) as e:
         print(f"devicelab fed {args.action}: {e}", file=sys.stderr)
         return 2

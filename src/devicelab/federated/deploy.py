@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from devicelab.core.stages import die_with_parent
+from devicelab.core.stages import die_with_parent, pid_alive
 from devicelab.federated import env
 from devicelab.federated.apps import RESULT_PREFIX
 
@@ -164,7 +164,7 @@ def _spawn(home: Path, name: str, argv: list[str], detach: bool = True) -> int:
     pid_dir(home).mkdir(parents=True, exist_ok=True)
     (home / "logs").mkdir(exist_ok=True)
     pid_file = pid_dir(home) / f"{name}.pid"
-    if pid_file.exists() and _alive(int(pid_file.read_text().split()[0])):
+    if pid_file.exists() and pid_alive(int(pid_file.read_text().split()[0])):
         raise DeployError(f"{name} is already running (PID file {pid_file})")
     log = open(home / "logs" / f"{name}.log", "ab")  # noqa: SIM115 -- handed to the child
     proc = subprocess.Popen(
@@ -186,20 +186,6 @@ def _die_with(parent_pid: int):
     """A ``preexec_fn`` that makes the child die with ``parent_pid`` (its own process group, parent-death
     signal)."""
     return lambda: die_with_parent(parent_pid)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child of this process counts as gone
-        waited, _ = os.waitpid(pid, os.WNOHANG)
-        return waited == 0
-    except ChildProcessError:
-        return True
 
 
 def start_superlink(
@@ -312,7 +298,7 @@ def wait_for_port(host: str, port: int, timeout_s: float = 60.0, pid: int | None
     """Block until ``host:port`` accepts connections (or the process ``pid`` died)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if pid is not None and not _alive(pid):
+        if pid is not None and not pid_alive(pid):
             raise DeployError(f"process {pid} exited before listening on {host}:{port}")
         with socket.socket() as s:
             s.settimeout(0.5)
@@ -339,7 +325,7 @@ def stop(home: Path, grace_s: float = 10.0) -> dict[str, str]:
     out: dict[str, str] = {}
     pids = recorded_pids(home)
     for name, pid in pids.items():
-        if not _alive(pid):
+        if not pid_alive(pid):
             out[name] = "not running"
             continue
         try:
@@ -348,10 +334,10 @@ def stop(home: Path, grace_s: float = 10.0) -> dict[str, str]:
             os.kill(pid, signal.SIGTERM)
         out[name] = "stopped"
     deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline and any(_alive(p) for n, p in pids.items() if out[n] == "stopped"):
+    while time.monotonic() < deadline and any(pid_alive(p) for n, p in pids.items() if out[n] == "stopped"):
         time.sleep(0.2)
     for name, pid in pids.items():
-        if out[name] == "stopped" and _alive(pid):
+        if out[name] == "stopped" and pid_alive(pid):
             try:
                 os.killpg(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):

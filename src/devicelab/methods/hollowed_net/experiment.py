@@ -22,6 +22,7 @@ import torch
 
 from devicelab.core.claims import Claim, Conjunction
 from devicelab.core.experiment import Experiment
+from devicelab.core.paths import portable_path
 from devicelab.core.run import RunContext
 from devicelab.core.stages import plan_stages, run_stages
 from devicelab.methods.hollowed_net.artefacts import resolve_evaluators, resolve_model
@@ -52,7 +53,7 @@ def run(config: HollowedNetConfig, ctx: RunContext) -> dict[str, Any]:
     corpus = resolve_corpus(config, ctx)
     evaluators = resolve_evaluators(config, ctx, corpus)
     model_dir = resolve_model(config, ctx, corpus, evaluators)
-    ctx.note(f"base model: {model_dir}")
+    ctx.note(f"base model: {portable_path(model_dir)}")
     manifest_path = model_dir / "manifest.json"
     if manifest_path.is_file():
         import json

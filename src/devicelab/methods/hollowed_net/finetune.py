@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import torch
@@ -234,6 +234,25 @@ def step_input_bytes(store: PrecomputeStore, variant: Variant, step: int) -> int
     return sum(t.numel() * t.element_size() for t in tensors)
 
 
+def _after_first_step(
+    unet: nn.Module,
+    variant: Variant,
+    store: PrecomputeStore,
+    scheduler,
+    cfg: OptimConfig,
+    checkpointing: bool,
+) -> tuple[torch.optim.Optimizer, Callable[[], torch.Tensor], int]:
+    """The optimizer after one training step (so its state exists), the loss of the 2nd step and its index:
+    what both memory measurements look at (spec §6)."""
+    optimizer = make_optimizer(trainable_parameters(unet, variant), variant, cfg)
+    unet.train()
+    training_loss(unet, variant, store, scheduler, 0, checkpointing).backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    step = 1 if store.plan.steps > 1 else 0
+    return optimizer, lambda: training_loss(unet, variant, store, scheduler, step, checkpointing), step
+
+
 def account_step_memory(
     unet: nn.Module,
     variant: Variant,
@@ -243,27 +262,9 @@ def account_step_memory(
     gradient_checkpointing: bool = False,
 ) -> TrainingAccount:
     """Accounted bytes of the 2nd training step of ``variant`` (the 1st creates the optimizer state)."""
-    params = trainable_parameters(unet, variant)
-    optimizer = make_optimizer(params, variant, cfg)
-    unet.train()
-    loss = training_loss(unet, variant, store, scheduler, 0, gradient_checkpointing)
-    loss.backward()
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
-    step = 1 if store.plan.steps > 1 else 0
-    account = account_training_step(
-        unet,
-        optimizer,
-        lambda: training_loss(unet, variant, store, scheduler, step, gradient_checkpointing),
-        [],
-    )
-    return TrainingAccount(
-        account.weights,
-        account.gradients,
-        account.optimizer,
-        account.saved_activations,
-        step_input_bytes(store, variant, step),
-    )
+    optimizer, loss_fn, step = _after_first_step(unet, variant, store, scheduler, cfg, gradient_checkpointing)
+    account = account_training_step(unet, optimizer, loss_fn, [])
+    return replace(account, inputs=step_input_bytes(store, variant, step))
 
 
 def tracked_step_bytes(
@@ -277,27 +278,19 @@ def tracked_step_bytes(
     """Peak bytes of one training step by the live-tensor tracker: the cross-check of the account (spec §6).
 
     What the step holds before it starts (all weights, the optimizer state, its inputs) plus the peak of the
-    tensors created by its forward, backward and optimizer step (measured over a 2nd step, as the account).
+    tensors created by its forward, backward and optimizer step (the 2nd step, as the account measures).
     Inputs the step copies (the latent batch) can count twice: a few kB, so the result is an upper bound.
     """
-    optimizer = make_optimizer(trainable_parameters(unet, variant), variant, cfg)
-    unet.train()
-    step = 1 if store.plan.steps > 1 else 0
+    optimizer, loss_fn, step = _after_first_step(unet, variant, store, scheduler, cfg, gradient_checkpointing)
 
-    def one_step() -> None:
-        loss = training_loss(unet, variant, store, scheduler, step, gradient_checkpointing)
-        loss.backward()
+    def second_step() -> None:
+        loss_fn().backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    one_step()  # the 1st step creates the optimizer state
-    peak, _, _ = peak_live_bytes(one_step)
-    held = (
-        parameter_bytes(unet).total
-        + optimizer_state_bytes(optimizer)
-        + step_input_bytes(store, variant, step)
-    )
-    return held + peak
+    peak, _, _ = peak_live_bytes(second_step)
+    held = parameter_bytes(unet).total + optimizer_state_bytes(optimizer)
+    return held + step_input_bytes(store, variant, step) + peak
 
 
 def copy_for_variant(base: nn.Module, variant: Variant) -> tuple[nn.Module, list[str]]:
