@@ -5,7 +5,7 @@ baselines and the in-process synthetic sets (spec §2–§4, §7). Defaults are 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 from devicelab.core.config import ranged
 
@@ -134,3 +134,96 @@ class SyntheticClassificationConfig:
     noise_variance: float = ranged(0.01, low=0)
     frame_period_s: float = ranged(0.01, low=0)
     seed: int = 0
+
+
+# ----------------------------------------------------------------------------------------------- experiment
+QUICK_CLASSES = ["iy", "ae", "aa", "uw", "er", "s", "sh", "f", "m", "n"]
+TimitSubset = Literal["test", "core_test", "dev"]
+
+
+@dataclass
+class FeatureConfig:
+    """MFCC + Δ + ΔΔ front end of spec §2.1 [reconstruction]: 25 ms Hamming, 10 ms hop, 512-point FFT, 40
+    mel bands 20–7600 Hz, log power, orthonormal DCT-II c0–c12, regression window 2; per-utterance CMVN."""
+
+    sample_rate_hz: int = ranged(16000, low=1)
+    window_ms: float = ranged(25.0, low=0)
+    hop_ms: float = ranged(10.0, low=0)
+    n_fft: int = ranged(512, low=1)
+    n_mels: int = ranged(40, low=1)
+    f_min_hz: float = ranged(20.0, low=0)
+    f_max_hz: float = ranged(7600.0, low=0)
+    n_cepstra: int = ranged(13, low=1)  # c0 … c12
+    delta_window: int = ranged(2, low=0)  # 0: no Δ, ΔΔ
+    log_offset: float = ranged(1e-10, low=0)
+    cmvn: bool = True  # per-utterance mean and variance normalisation
+
+
+@dataclass
+class PhonemeVgpdsConfig:
+    """CVGPDS against GMM, GMM-HMM, BGPLVM and unconstrained VGPDS on phone tokens and on the synthetic set.
+
+    Defaults are the quick profile (spec §3): 10 classes of ``synth-phones``, 40 train / 25 test tokens per
+    class, Q = 2, M = 10. Every GP variant trains with Adam at lr 0.05 in the μ coordinates
+    (``vgpds.mean_parametrisation="mean"``): the spec's μ̄ coordinates at lr 0.01 do not learn the time
+    lengthscale (FIDELITY.md); ``vgpds.mean_parametrisation=mean_bar vgpds.lr=0.01`` restores them.
+    """
+
+    seed: int = 0  # base seed; seed k subsamples tokens and initialises every model with seed + k
+    seeds: int = ranged(3, low=1)
+    variants: list[str] = field(default_factory=lambda: ["gmm", "gmm-hmm", "bgplvm", "vgpds", "cvgpds"])
+    # data (spec §2.1, §3, §5, §6)
+    corpus: str = "synth-phones"  # used when no --data is given
+    classes: list[str] = field(default_factory=lambda: list(QUICK_CLASSES))  # 39-set labels; [] = all 39
+    train_tokens_per_class: int = ranged(40, low=1)
+    test_tokens_per_class: int = ranged(25, low=0)  # 0 = every test token
+    min_frames: int = ranged(4, low=1)
+    max_frames: int = ranged(16, low=1)
+    test_subset: TimitSubset = "test"  # TIMIT: core_test in full; synth-phones has held-out TEST voices
+    drop_hsharp: bool = True  # [reconstruction] utterance-edge h# segments are not tokens
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    # models (spec §2, §4)
+    vgpds: VgpdsConfig = field(default_factory=lambda: VgpdsConfig(mean_parametrisation="mean", lr=0.05))
+    hmm: HmmConfig = field(default_factory=HmmConfig)
+    gmm: GmmConfig = field(default_factory=GmmConfig)
+    # the synthetic classification set of spec §7 (P4), trained beside the phone tokens
+    synthetic: SyntheticClassificationConfig = field(default_factory=SyntheticClassificationConfig)
+    synthetic_set: bool = True
+    # execution
+    workers: int = ranged(0, low=0)  # stages trained in parallel processes; 0: one per core
+    threads: int = ranged(1, low=1)  # torch threads per worker
+
+    PROFILES: ClassVar[dict[str, dict]] = {
+        "smoke": {
+            "seeds": 1,
+            "classes": ["aa", "s", "n"],
+            "train_tokens_per_class": 5,
+            "test_tokens_per_class": 5,
+            "max_frames": 12,
+            "vgpds.num_inducing": 4,
+            "vgpds.train_iters": 20,
+            "vgpds.fixed_beta_iters": 5,
+            "vgpds.test_iters": 10,
+            "hmm.states": 3,
+            "hmm.mixtures": 1,
+            "gmm.components": 2,
+            "synthetic.train_per_class": 5,
+            "synthetic.test_per_class": 5,
+            "workers": 1,
+        },
+        "full": {
+            "classes": [],
+            "train_tokens_per_class": 500,
+            "test_tokens_per_class": 0,
+            "min_frames": 3,
+            "max_frames": 30,
+            "test_subset": "core_test",
+            "vgpds.latent_dim": 4,
+            "vgpds.num_inducing": 20,
+            "vgpds.train_iters": 1500,
+            "vgpds.fixed_beta_iters": 300,
+            "vgpds.test_iters": 200,
+            "hmm.mixtures": 8,
+            "gmm.components": 16,
+        },
+    }
