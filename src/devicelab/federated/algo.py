@@ -144,6 +144,16 @@ def sample_partitions(seed: int, round: int, available: Sequence[int], k: int) -
     return sorted(pool[i] for i in idx)
 
 
+def round_partitions(algo: Any, seed: int, round: int, available: Sequence[int], k: int) -> list[int]:
+    """The partition ids asked in ``round``: ``algo.partitions_for(seed, round, available, k)`` when the
+    algorithm defines it (a pool that grows as users join, a stage every node answers), else
+    :func:`sample_partitions`. Both engines call this, so they ask the same partitions."""
+    hook = getattr(algo, "partitions_for", None)
+    if hook is None:
+        return sample_partitions(seed, round, available, k)
+    return sorted(int(p) for p in hook(seed, round, sorted(int(p) for p in available), k))
+
+
 @dataclass(frozen=True)
 class FaultPlan:
     """Injected client failures, the same in both engines (``specs/flower.md`` §9).

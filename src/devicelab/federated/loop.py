@@ -11,7 +11,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from devicelab.federated.algo import Arrays, FedAlgorithm, FederatedRunError, audit_reply, sample_partitions
+from devicelab.federated.algo import Arrays, FedAlgorithm, FederatedRunError, audit_reply, round_partitions
 from devicelab.federated.rounds import FederatedConfig, RoundRecord, RunResult, close_round, with_thread_count
 
 DataFn = Callable[[int], Any]  # partition id -> that client's local data
@@ -42,7 +42,7 @@ def run_loop(
     for rnd in range(1, cfg.num_rounds + 1):
         t0 = time.perf_counter()
         plan = algo.plan(rnd)
-        sampled = sample_partitions(cfg.seed, rnd, partitions, cfg.sample_size)
+        sampled = round_partitions(algo, cfg.seed, rnd, partitions, cfg.sample_size)
         record = RoundRecord(rnd, plan.stage, sampled)
         replies = []
         for pid in sampled:

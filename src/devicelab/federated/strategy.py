@@ -12,7 +12,7 @@ from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg
 
 from devicelab.federated import records
-from devicelab.federated.algo import Arrays, ClientReply, FedAlgorithm, FederatedRunError, sample_partitions
+from devicelab.federated.algo import Arrays, ClientReply, FedAlgorithm, FederatedRunError, round_partitions
 from devicelab.federated.rounds import FederatedConfig, RoundRecord, RunResult, close_round
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,9 @@ class DevicelabStrategy(FedAvg):
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
         plan = self.algo.plan(server_round)
-        sampled = sample_partitions(self.cfg.seed, server_round, sorted(self.node_of), self.cfg.sample_size)
+        sampled = round_partitions(
+            self.algo, self.cfg.seed, server_round, sorted(self.node_of), self.cfg.sample_size
+        )
         self._pending[server_round] = (RoundRecord(server_round, plan.stage, sampled), plan)
         self._round_started = time.perf_counter()
         content = RecordDict(
