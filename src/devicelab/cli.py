@@ -72,7 +72,10 @@ def _parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="build and inspect the offline corpora")
     dsub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     dsub.add_parser("list", help="the corpora and which profiles are built")
-    b = dsub.add_parser("build", help="build one corpus into $DEVICELAB_DATA")
+    b = dsub.add_parser(
+        "build",
+        help="build a corpus or a trained artefact (tiny-sd, glyph-world-evaluators) into $DEVICELAB_DATA",
+    )
     b.add_argument("name")
     b.add_argument("--profile", default="quick", choices=PROFILE_NAMES)
     b.add_argument("--seed", type=int, default=0)
@@ -221,16 +224,32 @@ def _built_profile(name: str) -> str:
     raise ConfigError(f"corpus {name!r} is built for profiles {', '.join(built)}; choose one with --profile")
 
 
+def _artefact_names() -> tuple[str, ...]:
+    from devicelab.data.artefacts import ARTEFACTS
+
+    return tuple(ARTEFACTS)
+
+
 def cmd_data(args: argparse.Namespace) -> int:
     from devicelab.data import corpora
     from devicelab.data.cache import corpus_dir, is_built, read_manifest, verify_checksums
 
     if args.data_command == "list":
-        print(f"{'corpus':16s} {'builder':12s} built profiles")
+        from devicelab.data.artefacts import ARTEFACTS, is_artefact_built
+
+        print(f"{'corpus':24s} {'builder':12s} built profiles")
         for name in corpora.CORPORA:
             built = [p for p in PROFILE_NAMES if is_built(name, p)]
             state = "yes" if corpora.is_available(name) else "not written"
-            print(f"{name:16s} {state:12s} {' '.join(built) or '-'}")
+            print(f"{name:24s} {state:12s} {' '.join(built) or '-'}")
+        for name in ARTEFACTS:
+            built = [p for p in PROFILE_NAMES if is_artefact_built(name, p)]
+            print(f"{name:24s} {'artefact':12s} {' '.join(built) or '-'}")
+        return 0
+    if args.data_command == "build" and args.name in _artefact_names():
+        from devicelab.data.artefacts import build_artefact
+
+        build_artefact(args.name, args.profile, force=args.force)
         return 0
     if args.data_command == "build":
         extras = tuple(x for x in args.extras.split(",") if x)

@@ -12,6 +12,8 @@ A numeric field declares its allowed range beside it, ``epochs: int = ranged(8, 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -143,6 +145,13 @@ def to_dict(config: Any) -> dict[str, Any]:
         return v
 
     return plain(config)
+
+
+def config_hash(*parts: Any) -> str:
+    """A short, stable hash of configs (dataclasses, dicts, lists, scalars): 16 hex digits of the SHA-256 of
+    their canonical JSON. Cached artefacts store it, so one built with another config is never reused."""
+    text = json.dumps([to_dict(p) for p in parts], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:

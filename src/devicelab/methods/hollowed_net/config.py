@@ -64,9 +64,10 @@ class HollowedNetConfig:
     workers: int = ranged(0, low=0)  # fidelity stages run in parallel processes; 0: one per core
     threads: int = ranged(1, low=1)  # torch threads per worker (one: faster than two contended ones)
     eval: EvalSettings = field(default_factory=EvalSettings)
-    # the one-time tiny-sd build [reconstruction: minutes on 2 CPU cores]; quick "warn" keeps a model that
-    # misses the gate and says so in the run's notes (minutes of CPU pre-training rarely reach the spec's 60%)
-    pretrain: PretrainConfig = field(default_factory=lambda: PretrainConfig(gate_action="warn"))
+    # the one-time tiny-sd build [reconstruction: sized to ≤ 30 min on 2 CPU cores]; a model that misses
+    # the gate (spec §10.1) fails the build, and every later load re-checks it (``pretrain.gate_action=warn``
+    # keeps it for inspection; its verdicts are then inconclusive through the gate floors)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     evaluators: EvaluatorConfig = field(default_factory=lambda: EvaluatorConfig(steps=200, batch=64))
 
     PROFILES: ClassVar[dict[str, dict]] = {
@@ -90,6 +91,8 @@ class HollowedNetConfig:
             "eval.denoise_samples": 2,
             "eval.drift_prompts": 2,
             "evaluators.steps": 3,
+            "evaluators.attribute_steps": 3,
+            "evaluators.min_val_accuracy": 0.0,  # smoke checks the plumbing, not the evaluators
         },
         "full": {
             "subjects": 30,
@@ -119,7 +122,6 @@ class HollowedNetConfig:
             "eval.prompts_per_subject": 25,
             "eval.inference_steps": 50,
             "eval.guidance": 7.5,
-            "pretrain.gate_action": "fail",
         },
     }
 

@@ -93,18 +93,23 @@ class AttributeClassifier(nn.Module):
 
 
 def random_views(
-    x: torch.Tensor, g: torch.Generator, scale: tuple[float, float] = (0.6, 1.0), max_degrees: float = 15.0
+    x: torch.Tensor,
+    g: torch.Generator,
+    scale: tuple[float, float] = (0.6, 1.0),
+    max_degrees: float = 15.0,
+    flip: bool = True,
 ) -> torch.Tensor:
-    """Resized crop (area fraction ``scale``), horizontal flip and rotation, per image: (N, 3, H, W)."""
+    """Resized crop (area fraction ``scale``), horizontal flip (if ``flip``) and rotation, per image."""
     n = x.shape[0]
     area = torch.empty(n).uniform_(*scale, generator=g)
     s = area.sqrt()  # side fraction
     angle = torch.empty(n).uniform_(-max_degrees, max_degrees, generator=g) * math.pi / 180
-    flip = torch.where(torch.rand(n, generator=g) < 0.5, -1.0, 1.0)
+    mirror = torch.rand(n, generator=g) < 0.5
+    sign = torch.where(mirror & flip, -1.0, 1.0)
     tx = (torch.rand(n, generator=g) * 2 - 1) * (1 - s)
     ty = (torch.rand(n, generator=g) * 2 - 1) * (1 - s)
     cos, sin = angle.cos() * s, angle.sin() * s
-    theta = torch.stack([torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1)
+    theta = torch.stack([torch.stack([cos * sign, -sin, tx], 1), torch.stack([sin * sign, cos, ty], 1)], 1)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, padding_mode="border", align_corners=False)
 
@@ -144,22 +149,28 @@ def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tens
 class EvaluatorConfig:
     """Steps and sizes of the three evaluator trainings [reconstruction]."""
 
-    steps: int = 400
+    steps: int = 400  # dino-proxy and clip-proxy
+    attribute_steps: int = 1600  # the attribute classifiers, which the quality gate rests on
     batch: int = 128
     lr: float = 2e-3
     temperature: float = 0.1
     seed: int = 0
     max_images: int = 10000
+    # the shape and colour classifiers must read real validation images at least this well (chance 1/8)
+    min_val_accuracy: float = 0.8
 
 
 Step = Callable[[int, torch.Generator], torch.Tensor]
 
 
-def _train(params, step_loss: Step, cfg: EvaluatorConfig, desc: str, seed_key: int) -> list[float]:
+def _train(
+    params, step_loss: Step, cfg: EvaluatorConfig, desc: str, seed_key: int, steps: int | None = None
+) -> list[float]:
+    steps = steps or cfg.steps
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps, pct_start=0.1)
     losses = []
-    for s in progress(range(cfg.steps), desc=desc, total=cfg.steps):
+    for s in progress(range(steps), desc=desc, total=steps):
         g = torch_generator(cfg.seed, seed_key, s)
         loss = step_loss(s, g)
         opt.zero_grad(set_to_none=True)
@@ -184,10 +195,12 @@ def train_evaluators(
     out_dir: str | Path,
     cfg: EvaluatorConfig | None = None,
     log: Callable[[str], None] = print,
+    config_hash: str | None = None,
 ) -> dict[str, Any]:
     """Train dino-proxy, clip-proxy and the attribute classifiers on ``base/train`` into ``out_dir``.
 
-    The folder is written under a partial name and renamed at the end (with ``manifest.json`` last).
+    The folder is written under a partial name and renamed at the end (with ``manifest.json`` last); the
+    manifest's ``validation`` holds each evaluator's accuracy on real ``base/val`` images beside chance.
     """
     from devicelab.methods.hollowed_net.data import load_images, to_model_range
 
@@ -228,12 +241,15 @@ def train_evaluators(
 
     def attr_step(s: int, g: torch.Generator) -> torch.Tensor:
         i = batch_idx(g)
-        out = attrs(random_views(images[i], g, scale=(0.85, 1.0), max_degrees=5.0))
+        # no flip: it would swap "left" and "right", which the position classifier must read
+        out = attrs(random_views(images[i], g, scale=(0.85, 1.0), max_degrees=5.0, flip=False))
         return sum(F.cross_entropy(out[a], labels[a][i]) for a in classes)
 
-    attr_losses = _train(list(attrs.parameters()), attr_step, cfg, "attributes", 3)
+    attr_losses = _train(list(attrs.parameters()), attr_step, cfg, "attributes", 3, cfg.attribute_steps)
 
-    accuracy = _validation_accuracy(attrs, classes, base_dir / "val")
+    validation = validate_evaluators(
+        dino, clip_image, clip_text, vocab, attrs, classes, base_dir / "val", seed=cfg.seed
+    )
     tmp = out_dir.with_name(f".{out_dir.name}.partial-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -242,37 +258,77 @@ def train_evaluators(
     save_model(tmp / "clip_text", clip_text, {"kind": "clip-proxy-text", "vocab": vocab.words})
     save_model(tmp / "attributes", attrs, {"kind": "attributes", "classes": classes})
     manifest = {
+        "artefact": "glyph-world-evaluators",
+        "config_hash": config_hash,
         "config": asdict(cfg),
         "images": n,
         "seconds": round(time.perf_counter() - t0, 1),
         "final_loss": {"dino": dino_losses[-1], "clip": clip_losses[-1], "attributes": attr_losses[-1]},
-        "val_attribute_accuracy": accuracy,
+        "validation": validation,
     }
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
     if out_dir.exists():
         shutil.rmtree(out_dir)
     os.replace(tmp, out_dir)
-    log(f"evaluators trained in {manifest['seconds']} s; val attribute accuracy {accuracy}")
+    log(
+        f"evaluators trained in {manifest['seconds']} s; on real validation images (accuracy / chance): "
+        + ", ".join(f"{k} {v['accuracy']:.3f}/{v['chance']:.3f}" for k, v in validation.items())
+    )
     return manifest
 
 
 @torch.no_grad()
-def _validation_accuracy(attrs: AttributeClassifier, classes: dict[str, list[str]], val_dir: Path) -> dict:
+def validate_evaluators(
+    dino: ImageEncoder,
+    clip_image: ImageEncoder,
+    clip_text: CaptionEncoder,
+    vocab: WordVocab,
+    attrs: AttributeClassifier,
+    classes: dict[str, list[str]],
+    val_dir: Path,
+    seed: int = 0,
+    retrieval_size: int = 256,
+) -> dict[str, dict[str, float]]:
+    """Each evaluator's accuracy on its own task on real validation images, beside chance.
+
+    ``attribute/<a>``: top-1 of the <a> classifier (chance 1/#values); ``clip-proxy/image-to-caption``:
+    top-1 retrieval of each image's caption among ``retrieval_size`` captions; ``dino-proxy/view-retrieval``:
+    top-1 retrieval of a second random view of each image among as many (chance 1/``retrieval_size``).
+    """
     from devicelab.methods.hollowed_net.data import load_images, to_model_range
 
     if not (val_dir / "metadata.jsonl").is_file():
         return {}
     rows = read_captioned(val_dir)[:1000]
     x = to_model_range(load_images([r.path for r in rows], 32))
-    attrs.eval()
+    for model in (dino, clip_image, clip_text, attrs):
+        model.eval()
     out = attrs(x)
-    acc = {}
+    result = {}
     for a, values in classes.items():
         truth = torch.tensor(
             [values.index(str(r.attributes[a])) if str(r.attributes[a]) in values else -1 for r in rows]
         )
-        acc[a] = (out[a].argmax(-1) == truth).float().mean().item()
-    return acc
+        result[f"attribute/{a}"] = {
+            "accuracy": (out[a].argmax(-1) == truth).float().mean().item(),
+            "chance": 1.0 / len(values),
+        }
+    k = min(retrieval_size, len(rows))
+    target = torch.arange(k)
+    img = F.normalize(clip_image(x[:k]), dim=-1)
+    txt = F.normalize(clip_text(vocab.encode([r.text for r in rows[:k]])), dim=-1)
+    result["clip-proxy/image-to-caption"] = {
+        "accuracy": ((img @ txt.T).argmax(-1) == target).float().mean().item(),
+        "chance": 1.0 / k,
+    }
+    g = torch_generator(seed, 9, 0)
+    a = F.normalize(dino(random_views(x[:k], g)), dim=-1)
+    b = F.normalize(dino(random_views(x[:k], g)), dim=-1)
+    result["dino-proxy/view-retrieval"] = {
+        "accuracy": ((a @ b.T).argmax(-1) == target).float().mean().item(),
+        "chance": 1.0 / k,
+    }
+    return result
 
 
 # --------------------------------------------------------------------------------------------------------

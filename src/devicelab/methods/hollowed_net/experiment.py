@@ -14,6 +14,7 @@ Claims H1-H5 are registered exactly as spec §12 states them.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from typing import Any
@@ -35,7 +36,12 @@ from devicelab.methods.hollowed_net.recipe import (
     quality_stage,
     transfer_section,
 )
-from devicelab.methods.hollowed_net.report import fidelity_metrics, memory_table, quality_table
+from devicelab.methods.hollowed_net.report import (
+    evaluator_table,
+    fidelity_metrics,
+    memory_table,
+    quality_table,
+)
 
 PAPER = "Hollowed Net for On-Device Personalization of Text-to-Image Diffusion Models"
 
@@ -56,14 +62,17 @@ def run(config: HollowedNetConfig, ctx: RunContext) -> dict[str, Any]:
     ctx.note(f"base model: {portable_path(model_dir)}")
     manifest_path = model_dir / "manifest.json"
     if manifest_path.is_file():
-        import json
-
         built = json.loads(manifest_path.read_text())
         ctx.note(
             f"tiny-sd one-time build: {built.get('build_seconds')} s, gate {built.get('gate')}, "
             f"passed: {built.get('gate_passed')}"
         )
     metrics: dict[str, Any] = {}
+    if evaluators is not None:  # each evaluator on real validation images, against chance
+        validation = json.loads((evaluators / "manifest.json").read_text()).get("validation", {})
+        ctx.add_table(evaluator_table(validation))
+        for name, entry in validation.items():
+            metrics[f"evaluator_acc/{name}"] = float(entry["accuracy"])
     gate = built.get("gate") if manifest_path.is_file() else None
     if gate:  # the base model's quality gate (spec §10.1): a precondition of H2–H4
         metrics["gate_shape_acc"], metrics["gate_color_acc"] = float(gate["shape"]), float(gate["color"])

@@ -23,10 +23,15 @@ import torch
 import torch.nn.functional as F
 
 from devicelab.core.checkpoint import TrainingCheckpoint
+from devicelab.core.paths import portable_path
 from devicelab.core.progress import progress
 from devicelab.core.seeding import torch_generator
 from devicelab.methods.hollowed_net.data import load_images, read_captioned, to_model_range
 from devicelab.methods.hollowed_net.pipeline import TinySDConfig, build_tiny_pipeline
+
+
+class GateFailedError(RuntimeError):
+    """tiny-sd missed its quality gate, or its evaluators cannot read an attribute above chance."""
 
 
 @dataclass(frozen=True)
@@ -91,12 +96,20 @@ def pretrain_tiny_sd(
     cfg: PretrainConfig | None = None,
     evaluators_dir: str | Path | None = None,
     log: Callable[[str], None] = print,
+    config_hash: str | None = None,
 ) -> dict[str, Any]:
-    """Build the tiny-sd pipeline folder ``out_dir`` from glyph-world ``corpus_dir`` (resumable, atomic)."""
+    """Build the tiny-sd pipeline folder ``out_dir`` from glyph-world ``corpus_dir`` (resumable, atomic).
+
+    The work folder's checkpoints are resumed only by a build with the same ``config_hash``."""
     cfg = cfg or PretrainConfig()
     corpus_dir, out_dir = Path(corpus_dir), Path(out_dir)
     work = out_dir.with_name(f".{out_dir.name}.work")
+    key_file = work / "config_hash"
+    if work.exists() and (not key_file.is_file() or key_file.read_text() != str(config_hash)):
+        log(f"discarding the checkpoints of an interrupted build with another config in {work.name}")
+        shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
+    key_file.write_text(str(config_hash))
     t0 = time.perf_counter()
     rows = read_captioned(corpus_dir / "base" / "train")[: cfg.max_images]
     captions = [r.text for r in rows]
@@ -208,8 +221,9 @@ def pretrain_tiny_sd(
     pipe.save_pretrained(str(tmp), safe_serialization=True)
     manifest = {
         "artefact": "tiny-sd",
+        "config_hash": config_hash,
         "config": asdict(cfg),
-        "corpus": str(corpus_dir),
+        "corpus": portable_path(corpus_dir),
         "images": n,
         "build_seconds": round(time.perf_counter() - t0, 1),
         "vae_scaling_factor": scaling,
@@ -227,7 +241,7 @@ def pretrain_tiny_sd(
     elif gate_failed:
         (work / "gate_failed.json").write_text(json.dumps(manifest, indent=2))
         shutil.rmtree(tmp, ignore_errors=True)
-        raise RuntimeError(
+        raise GateFailedError(
             f"tiny-sd gate failed: the attribute classifiers read shape {gate['shape']:.2f} and colour "
             f"{gate['color']:.2f} in base-prompt samples (required ≥ {cfg.gate_min_accuracy}); "
             f"give the build more steps (unet_steps={cfg.unet_steps}); details in {work / 'gate_failed.json'}"

@@ -18,6 +18,21 @@ def memory_table(rows: list[dict[str, Any]]) -> str:
     return f"{title}\n\n{markdown_table(rows)}"
 
 
+def evaluator_table(validation: Mapping[str, Mapping[str, float]]) -> str:
+    """Each evaluator's accuracy on its own task on real glyph-world validation images, beside chance."""
+    rows = [
+        {
+            "evaluator / task": name,
+            "accuracy": float(v["accuracy"]),
+            "chance": float(v["chance"]),
+            "× chance": float(v["accuracy"]) / float(v["chance"]) if v["chance"] else None,
+        }
+        for name, v in validation.items()
+    ]
+    title = "Evaluators on real validation images (the gate and the fidelity proxies rest on them)"
+    return f"{title}\n\n{markdown_table(rows)}" if rows else ""
+
+
 def fidelity_metrics(
     config: HollowedNetConfig, results: Mapping[str, dict[str, Any]], subject_ids: Sequence[str]
 ) -> dict[str, list[float]]:
