@@ -114,6 +114,7 @@ def test_every_option_trains_to_a_finite_bound(name):
         num_inducing=4,
         train_iters=12,
         fixed_beta_iters=4,
+        checkpoint_every=1,
         constraint=ConstraintConfig(name=name, solver=solver, dual_every=5),
     )
     models = initialise_models(pad_tokens(tokens), config)

@@ -81,6 +81,7 @@ def test_training_resumes_from_a_checkpoint_to_the_uninterrupted_result(tmp_path
         num_inducing=4,
         train_iters=8,
         fixed_beta_iters=3,
+        checkpoint_every=2,
         constraint=ConstraintConfig(solver="dual", dual_every=2),
     )
     straight = initialise_models(tokens, config)
@@ -88,10 +89,10 @@ def test_training_resumes_from_a_checkpoint_to_the_uninterrupted_result(tmp_path
 
     checkpoint = TrainingCheckpoint(tmp_path / "vgpds")
     interrupted = initialise_models(tokens, config)
-    train_models(interrupted, replace(config, train_iters=5), checkpoint=checkpoint)
+    train_models(interrupted, replace(config, train_iters=4), checkpoint=checkpoint)
     resumed = initialise_models(tokens, config)
     history = train_models(resumed, config, checkpoint=checkpoint)
-    assert len(history) == 8
+    assert [h["iteration"] for h in history] == [2, 4, 6, 8]  # one record per checkpoint block
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
 
@@ -102,7 +103,13 @@ def test_lbfgs_option_raises_the_bound():
     rng = np.random.default_rng(4)
     tokens = pad_tokens([smooth_tokens(rng, (6, 5, 4)), smooth_tokens(rng, (5, 6))])
     config = VgpdsConfig(
-        latent_dim=2, num_inducing=4, optimizer="lbfgs", lr=1.0, train_iters=8, fixed_beta_iters=3
+        latent_dim=2,
+        num_inducing=4,
+        optimizer="lbfgs",
+        lr=1.0,
+        train_iters=8,
+        fixed_beta_iters=3,
+        checkpoint_every=1,
     )
     history = train_models(initialise_models(tokens, config), config)
     assert all(np.isfinite(h["bound_per_frame"]) for h in history)

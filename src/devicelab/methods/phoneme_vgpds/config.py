@@ -56,6 +56,7 @@ class VgpdsConfig:
     lr: float = ranged(0.01, low=0)
     train_iters: int = ranged(300, low=0)
     fixed_beta_iters: int = ranged(100, low=0)  # β (and V3's split) held at its SNR init this long
+    checkpoint_every: int = ranged(25, low=1)  # iterations per checkpoint and per history record
     # scoring (spec §2.6)
     test_iters: int = ranged(100, low=0)
     test_lr: float = ranged(0.05, low=0)
@@ -204,6 +205,7 @@ class PhonemeVgpdsConfig:
             "vgpds.train_iters": 20,
             "vgpds.fixed_beta_iters": 5,
             "vgpds.test_iters": 10,
+            "vgpds.checkpoint_every": 5,
             "hmm.states": 3,
             "hmm.mixtures": 1,
             "gmm.components": 2,

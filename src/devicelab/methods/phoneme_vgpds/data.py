@@ -8,7 +8,7 @@ tokens, spread over speakers (:func:`draw_split`), so every system of one seed s
 
 from __future__ import annotations
 
-import warnings
+import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -23,6 +23,8 @@ from devicelab.data.speech.phones import timit39
 from devicelab.methods.phoneme_vgpds.config import PhonemeVgpdsConfig, SyntheticClassificationConfig
 from devicelab.methods.phoneme_vgpds.features import PhoneFeatures, cut_tokens
 from devicelab.methods.phoneme_vgpds.synthetic import classification_set
+
+log = logging.getLogger(__name__)
 
 
 class PhoneDataError(AudioError):
@@ -155,7 +157,7 @@ def load_task(
             if count < wanted:
                 notes.append(f"class {c!r}: {count} {name} tokens, fewer than the {wanted} asked for")
     for note in notes:
-        warnings.warn(note, stacklevel=2)
+        log.warning(note)
     return PhoneTask(
         classes=classes,
         train=train,

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -229,15 +230,25 @@ def train_models(
 ) -> list[dict[str, float]]:
     """Train all classes for ``train_iters`` iterations with :func:`devicelab.core.training.fit`.
 
-    Resumable with a checkpoint. Warns when a class ends with β·v̂ below ``min_snr_warning``
-    [ref ``vargplvmShowSNR.m``].
+    One fit "epoch" is a block of ``checkpoint_every`` iterations: the checkpoint (resumable) and the
+    returned history (the record of each block's last iteration) are written once per block. Warns when a
+    class ends with β·v̂ below ``min_snr_warning`` [ref ``vargplvmShowSNR.m``].
     """
     optimizer = make_optimizer(models, config)
+    block = config.checkpoint_every
+
+    def train_block(index: int) -> dict[str, float]:
+        record: dict[str, float] = {}
+        last = min((index + 1) * block, config.train_iters)
+        for iteration in range(index * block, last):
+            record = training_step(models, optimizer, iteration, config)
+        return {"iteration": float(last), **record}
+
     history = fit(
         models,
         optimizer,
-        lambda it: training_step(models, optimizer, it, config),
-        config.train_iters,
+        train_block,
+        math.ceil(config.train_iters / block),
         checkpoint=checkpoint,
         log=log_fn,
         desc=desc,
