@@ -40,4 +40,8 @@ def test_smoke_run_through_the_cli(glyph_world, tmp_path, monkeypatch):
     claims = {c["id"]: c for c in result["claims"]}
     # deterministic measurements are compared exactly; H5 is the conjunction of its fuse and parameter parts
     assert claims["H1c"]["verdict"] == "held" and claims["H5"]["verdict"] == "held"
-    assert {p["id"] for p in claims["H5"]["parts"]} == {"H5-fuse", "H5-params"}
+    assert {p["id"] for p in claims["H5"]["parts"]} == {"H5-fuse", "H5-params"}  # H5-live: quick, full
+    # H5 runs on the adapter trained on the hollowed U-Net, not on a random one: it moved the full model
+    assert metrics["h5_adapter_effect"] > 0.0
+    transfer = json.loads((run_dir / "stages" / "transfer.json").read_text())
+    assert transfer["per_adapter"]["adapters"] == ["hollowed-m3-subject00-seed0"]

@@ -1,7 +1,7 @@
 """The three measurements of a hollowed-net run: memory (spec §6), transfer (§5.3) and fidelity (§10.1).
 
 - :func:`memory_section`: accounted bytes of one training step per variant vs one inference forward;
-- :func:`transfer_section`: an adapter of a hollowed run back into the full U-Net, fused vs unfused (H5);
+- :func:`transfer_section`: the trained hollowed adapters back into the full U-Net, fused vs unfused (H5);
 - :func:`quality_run`: one (variant, subject, seed): fine-tune (:func:`finetune`; none for ``base``), transfer
   back, sample and score;
   :func:`quality_stage` runs it as the stage ``VARIANT-SUBJECT-seedS`` (core.stages).
@@ -85,47 +85,58 @@ def memory_section(config: HollowedNetConfig, ctx: RunContext, model_dir: Path) 
     return out
 
 
-def transfer_section(config: HollowedNetConfig, model_dir: Path) -> dict[str, float]:
-    """H5: adapter of a hollowed run (random LoRA B) transferred, fused vs unfused, parameters and bytes."""
-    from devicelab.methods.hollowed_net.hollow import (
-        add_lora,
-        load_kept,
-        lora_parameters,
-        lora_target_modules,
-    )
+def transfer_section(
+    config: HollowedNetConfig, model_dir: Path, adapters: list[Path], subject: Subject
+) -> dict[str, Any]:
+    """H5 on the real path: each adapter trained on the hollowed U-Net (one per seed, spec §5.3) is loaded
+    into the full U-Net with diffusers' loader and run unfused, then fused, on the subject's own noised
+    latents and prompt. Per adapter: max |fused − unfused|, max |unfused − base| (the transferred adapter is
+    live: a transfer that drops it leaves the base output), parameter count and accounted inference bytes
+    after fuse against the base; the worst adapter gives the reported value."""
+    from devicelab.methods.hollowed_net.hollow import load_kept
     from devicelab.methods.hollowed_net.personalize import inference_account
-    from devicelab.methods.hollowed_net.transfer import adapter_state_dict, fuse_adapter_, transfer_state_dict
+    from devicelab.methods.hollowed_net.pipeline import encode_images, encode_prompts, load_parts
+    from devicelab.methods.hollowed_net.transfer import fuse_adapter_, load_adapter_into
 
-    torch.manual_seed(config.seed)
-    hollowed = load_kept(model_dir / "unet", config.m)
-    targets = lora_target_modules(hollowed, config.m)
-    add_lora(hollowed, targets, config.rank)
-    for p in lora_parameters(hollowed):  # a trained-like adapter: B ≠ 0
-        torch.nn.init.normal_(p, std=0.02)
-    state = adapter_state_dict(hollowed)
-    base = load_kept(model_dir / "unet", None)
-    params_base = sum(p.numel() for p in base.parameters())
-    full = load_kept(model_dir / "unet", None)
-    missing, unexpected = transfer_state_dict(full, state, targets, config.rank, config.rank)
-    hw = base.config.sample_size
+    parts = load_parts(model_dir)
+    latents = encode_images(parts.vae, subject_images(subject, parts.vae.config.sample_size))
+    text = encode_prompts(parts.tokenizer, parts.text_encoder, [subject.instance_prompt] * latents.shape[0])
     g = torch.Generator().manual_seed(config.seed)
-    x = torch.randn(1, base.config.in_channels, hw, hw, generator=g)
-    text = torch.randn(1, 16, base.config.cross_attention_dim, generator=g)
-    t = torch.tensor([500])
-    with torch.no_grad():
-        unfused = full(x, t, text).sample
-        fuse_adapter_(full)
-        fused = full(x, t, text).sample
-    infer_base = inference_account(base, (hw, hw), text).total
-    infer_fused = inference_account(full, (hw, hw), text).total
-    return {
-        "h5_fuse_max_abs_diff": (fused - unfused).abs().max().item(),
-        "h5_param_count_diff": float(abs(sum(p.numel() for p in full.parameters()) - params_base)),
-        "h5_missing_keys": float(len(missing)),
-        "h5_unexpected_keys": float(len(unexpected)),
-        "mem_infer_bytes_base_native": float(infer_base),
-        "mem_infer_bytes_fused": float(infer_fused),
+    t = torch.full((latents.shape[0],), 500)
+    noisy = parts.scheduler.add_noise(latents, torch.randn(latents.shape, generator=g), t)
+    base = load_kept(parts.unet_dir, None).eval()
+    params_base = sum(p.numel() for p in base.parameters())
+    hw = tuple(latents.shape[-2:])
+    infer_base = inference_account(base, hw, text[:1]).total
+    out: dict[str, list[float]] = {
+        k: []
+        for k in (
+            "h5_fuse_max_abs_diff",
+            "h5_adapter_effect",
+            "h5_param_count_diff",
+            "mem_infer_bytes_base_native",
+            "mem_infer_bytes_fused",
+        )
     }
+    with torch.no_grad():
+        reference = base(noisy, t, text).sample
+        for adapter in adapters:
+            full = load_kept(parts.unet_dir, None).eval()
+            load_adapter_into(full, adapter)
+            unfused = full(noisy, t, text).sample
+            fuse_adapter_(full)
+            fused = full(noisy, t, text).sample
+            out["h5_fuse_max_abs_diff"].append((fused - unfused).abs().max().item())
+            out["h5_adapter_effect"].append((unfused - reference).abs().max().item())
+            out["h5_param_count_diff"].append(
+                float(abs(sum(p.numel() for p in full.parameters()) - params_base))
+            )
+            out["mem_infer_bytes_base_native"].append(float(infer_base))
+            out["mem_infer_bytes_fused"].append(float(inference_account(full, hw, text[:1]).total))
+            del full
+    # the worst adapter decides (exact measurements): the largest fuse error, the weakest live effect
+    worst = {k: max(v) for k, v in out.items()} | {"h5_adapter_effect": min(out["h5_adapter_effect"])}
+    return {**worst, "per_adapter": {"adapters": [a.name for a in adapters], **out}}
 
 
 BASE_VARIANT = "base"  # the base model as it is, no fine-tuning: the reference of the floor F-lora
