@@ -154,10 +154,16 @@ def _parser() -> argparse.ArgumentParser:
         help="also replace the results block of this README with the claims",
     )
 
-    e = sub.add_parser("export", help="export a trained run (e.g. to ONNX)")
+    e = sub.add_parser("export", help="export a trained run (ONNX model, or a LoRA adapter folder)")
     e.add_argument("name")
     e.add_argument("run_dir", type=Path)
-    e.add_argument("--onnx", type=Path, required=True, help="output .onnx path")
+    e.add_argument("--onnx", type=Path, default=None, help="output .onnx path (classifiers)")
+    e.add_argument(
+        "--out", type=Path, default=None, help="output folder (hollowed-net: the diffusers LoRA adapter)"
+    )
+    e.add_argument(
+        "--subject", default=None, help="hollowed-net: which subject's adapter (default: the first)"
+    )
     e.add_argument(
         "--variant", default=None, help="which trained model (kws-ssn: ssn, bn, bn-wide; default ssn)"
     )
@@ -432,7 +438,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _error(f"experiment {args.name!r} has no export")
             if not (args.run_dir / "config.yaml").exists():
                 return _error(f"{args.run_dir}: not a run folder (no config.yaml)")
-            options = {"onnx": args.onnx, "variant": args.variant, "seed": args.seed}
+            if args.onnx is None and args.out is None:
+                return _error("export needs --onnx PATH or --out DIR")
+            options = {
+                "onnx": args.onnx,
+                "out": args.out,
+                "variant": args.variant,
+                "seed": args.seed,
+                "subject": args.subject,
+            }
             path = experiment.export(args.run_dir, options) or args.onnx
             print(f"wrote {path} ({Path(path).stat().st_size / 1e3:.1f} kB)")
             return 0

@@ -16,7 +16,11 @@ def test_profiles_resolve_to_the_spec_sizes():
         and quick.finetune.optim.full_ft_lr == 1e-4
     )
     assert quick.pretrain.gate_action == "fail"  # spec §10.1: a base model that misses its gate stops
-    assert (quick.evaluators.steps, quick.evaluators.attribute_steps, quick.evaluators.batch) == (200, 1600, 64)
+    assert (quick.evaluators.steps, quick.evaluators.attribute_steps, quick.evaluators.batch) == (
+        200,
+        1600,
+        64,
+    )
     full = resolve_config(HollowedNetConfig, "full")
     assert full.pretrain.gate_action == "fail" and full.finetune.am_dtype == "fp16"
     assert "hollowed-m9" in full.quality_variants

@@ -45,3 +45,14 @@ def test_smoke_run_through_the_cli(glyph_world, tmp_path, monkeypatch):
     assert metrics["h5_adapter_effect"] > 0.0
     transfer = json.loads((run_dir / "stages" / "transfer.json").read_text())
     assert transfer["per_adapter"]["adapters"] == ["hollowed-m3-subject00-seed0"]
+
+    # export: the hollowed adapter in the diffusers LoRA format, with the checksum of its base U-Net
+    from devicelab.methods.hollowed_net.transfer import base_checksum
+
+    out = tmp_path / "exported"
+    assert main(["export", "hollowed-net", str(run_dir), "--out", str(out)]) == 0
+    meta = json.loads((out / "hollowed_net.json").read_text())
+    assert (out / "pytorch_lora_weights.safetensors").is_file() and meta["m"] == 3
+    assert meta["base_checksum"] == base_checksum(run_dir / "model" / "unet")
+    assert main(["export", "hollowed-net", str(run_dir)]) == 2  # neither --out nor --onnx
+    assert main(["export", "hollowed-net", str(run_dir), "--out", str(out), "--seed", "7"]) != 0

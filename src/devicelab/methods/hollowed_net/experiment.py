@@ -279,6 +279,13 @@ CLAIMS = (
     ),
 )
 
+
+def _export(run_dir, options):
+    from devicelab.methods.hollowed_net.export import export_run
+
+    return export_run(run_dir, options)
+
+
 EXPERIMENT = Experiment(
     name="hollowed-net",
     paper=PAPER,
@@ -294,5 +301,5 @@ EXPERIMENT = Experiment(
         "dino_hollowed_m6",
         "dino_lora_r4",
     ),
-    export=None,
+    export=_export,
 )
