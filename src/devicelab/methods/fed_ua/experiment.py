@@ -12,10 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 from devicelab.core.claims import ITEMS_SUFFIX, Claim
+from devicelab.core.config import ConfigError
 from devicelab.core.experiment import Experiment
 from devicelab.core.run import RunContext
 from devicelab.core.sources import resolve_data
 from devicelab.core.stages import Stage, plan_stages, run_stages
+from devicelab.data.datasets.voxceleb import VoxCelebError
+from devicelab.methods.fed_ua.codes import BCHCode
 from devicelab.methods.fed_ua.config import CLAIM_VARIANTS, FedUAConfig
 from devicelab.methods.fed_ua.data import FeatureConfig, SpeakerTask, load_vox_task, synthetic_task
 from devicelab.methods.fed_ua.recipe import check_variant, flower_check_stage, train_stage
@@ -38,8 +41,24 @@ def report_variants(cfg: FedUAConfig) -> list[str]:
     return out
 
 
+def check_config(cfg: FedUAConfig) -> None:
+    """Settings that only make sense together, checked before any data is read (one-line errors)."""
+    if cfg.codebook == "bch" or cfg.report_bch:
+        try:
+            BCHCode(cfg.bch_n, cfg.bch_k)
+        except ValueError as e:
+            raise ConfigError(f"bch_n={cfg.bch_n}, bch_k={cfg.bch_k}: {e}") from None
+    if cfg.late_users and not 1 <= cfg.join_round <= cfg.rounds:
+        raise ConfigError(
+            f"join_round={cfg.join_round}: late users need 1 ≤ join_round ≤ rounds={cfg.rounds}"
+        )
+    if not cfg.seeds:
+        raise ConfigError("seeds: empty; the claims need seeds [0, 1, 2]")
+
+
 def plan(cfg: FedUAConfig) -> list[Stage]:
     """Claim variants with every claim seed, then the reported-only variants with ``report_seeds``."""
+    check_config(cfg)
     return plan_stages(CLAIM_VARIANTS, cfg.seeds) + plan_stages(report_variants(cfg), cfg.report_seeds)
 
 
@@ -48,17 +67,20 @@ def load_task(cfg: FedUAConfig, ctx: RunContext) -> SpeakerTask:
     if cfg.corpus == "synthetic" and ctx.data_path is None:
         return synthetic_task(cfg.original_users, cfg.late_users, cfg.unseen_users or 8)
     data = resolve_data(ctx, cfg.corpus)
-    return load_vox_task(
-        data.path,
-        cfg.original_users,
-        cfg.late_users,
-        cfg.unseen_users,
-        cfg.unseen_from_dev,
-        cfg.warmup_sessions,
-        cfg.test_sessions,
-        FeatureConfig(n_mels=cfg.n_mels, crop_s=cfg.crop_s),
-        source=data.corpus or "voxceleb1",
-    )
+    try:
+        return load_vox_task(
+            data.path,
+            cfg.original_users,
+            cfg.late_users,
+            cfg.unseen_users,
+            cfg.unseen_from_dev,
+            cfg.warmup_sessions,
+            cfg.test_sessions,
+            FeatureConfig(n_mels=cfg.n_mels, crop_s=cfg.crop_s),
+            source=data.corpus or "voxceleb1",
+        )
+    except VoxCelebError as e:  # a one-line error naming the file or speaker
+        raise ConfigError(str(e)) from None
 
 
 def run(cfg: FedUAConfig, ctx: RunContext) -> dict[str, Any]:

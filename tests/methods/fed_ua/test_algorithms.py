@@ -1,0 +1,124 @@
+"""FedUA and the baselines as pure algorithms: thresholds, joining users, privacy audit, threat model."""
+
+import numpy as np
+import pytest
+import torch
+
+from devicelab.federated import FederatedConfig, run_loop
+from devicelab.federated.algo import RoundPlan
+from devicelab.methods.fed_ua.algorithms import (
+    FedAwS,
+    FedUA,
+    NaiveFedAvg,
+    PrivacyAuditError,
+    spreadout_step,
+    warmup_threshold,
+)
+from devicelab.methods.fed_ua.data import synthetic_task
+from devicelab.methods.fed_ua.model import ModelConfig
+from devicelab.methods.fed_ua.privacy import codeword_recovery
+
+SMALL = dict(channels=8, embed_dim=8)
+
+
+@pytest.fixture(scope="module")
+def task():
+    return synthetic_task(6, 2, 4, seed=3)
+
+
+def fedua(**kw):
+    kw.setdefault("model", ModelConfig(out_dim=kw.get("code_length", 16), **SMALL))
+    return FedUA(**{"original_users": 6, "rounds": 3, "fraction": 0.5, "code_length": 16, **kw})
+
+
+@pytest.mark.parametrize("q", [0.5, 0.8, 0.9, 0.95, 1.0])
+def test_threshold_accepts_at_least_q_with_ties(q):
+    rng = np.random.default_rng(0)
+    for scores in (rng.normal(size=10), np.array([0.3] * 4 + [0.1] * 6), rng.integers(0, 3, size=17) * 1.0):
+        tau = warmup_threshold(scores, q)
+        assert np.mean(scores >= tau) >= q
+        assert tau in scores
+
+
+def test_threshold_rejects_bad_input():
+    with pytest.raises(ValueError, match="no warm-up scores"):
+        warmup_threshold(np.array([]), 0.9)
+    with pytest.raises(ValueError, match="q="):
+        warmup_threshold(np.ones(3), 1.5)
+
+
+def test_warmup_round_keeps_tau_on_the_client_and_replies_counts_only(task):
+    algo = fedua()
+    result = run_loop(algo, task.client_data, FederatedConfig(algo.num_rounds, 8, strict_audit=True))
+    last = result.rounds[-1]
+    assert last.stage == "warmup" and last.ok == list(range(6))  # every active user, no late ones here
+    assert set(last.metrics) == {"warmup-tpr"} and last.metrics["warmup-tpr"] >= 0.9
+    for pid in range(6):
+        state = result.client_states[pid]
+        assert set(state) == {"codeword", "threshold"} and state["threshold"].shape == ()
+
+
+def test_late_users_join_without_changing_any_shape(task):
+    algo = fedua(late_users=2, join_round=3, rounds=4, fraction=1.0)
+    init = algo.init_global(0)
+    shapes = {k: v.shape for k, v in init.items()}
+    result = run_loop(algo, task.client_data, FederatedConfig(algo.num_rounds, 8, strict_audit=True))
+    assert [r.ok for r in result.rounds[:2]] == [list(range(6))] * 2  # before join_round
+    assert result.rounds[2].ok == list(range(8))  # their first replies aggregate
+    assert {k: v.shape for k, v in result.arrays.items()} == shapes
+    assert result.rounds[-1].ok == list(range(8))  # and they run the warm-up
+
+
+def test_fraction_samples_ceil_f_of_the_active_pool():
+    algo = fedua(original_users=100, late_users=20, join_round=5, rounds=6, fraction=0.1)
+    assert len(algo.partitions_for(0, 1, range(120), 0)) == 10
+    assert len(algo.partitions_for(0, 5, range(120), 0)) == 12
+    assert max(algo.partitions_for(0, 4, range(120), 0)) < 100
+    assert algo.partitions_for(0, 7, range(120), 0) == list(range(120))  # warm-up
+
+
+def test_fedaws_replies_are_rejected_unless_privacy_exempt(task):
+    model = ModelConfig(head="fedaws", out_dim=8, **SMALL)
+    cfg = FederatedConfig(3, 8, strict_audit=True)
+    audited = FedAwS(model=model, original_users=6, late_users=2, join_round=2, rounds=2)
+    with pytest.raises(PrivacyAuditError, match="privacy_exempt"):
+        run_loop(audited, task.client_data, cfg)
+    algo = FedAwS(model=model, original_users=6, late_users=2, join_round=2, rounds=2, privacy_exempt=True)
+    with pytest.raises(PrivacyAuditError):
+        FedAwS(model=model, original_users=6, rounds=2).aggregate(algo.init_global(0), [], RoundPlan(1))
+    result = run_loop(algo, task.client_data, cfg)
+    table = result.arrays["class_embeddings"]
+    assert np.allclose(np.linalg.norm(table, axis=1), 1.0, atol=1e-5)
+
+
+def test_spreadout_pushes_close_embeddings_apart():
+    w = np.array([[1.0, 0.0], [0.995, 0.0998], [0.0, 1.0]], dtype=np.float32)
+    w /= np.linalg.norm(w, axis=1, keepdims=True)
+    out = spreadout_step(w, nu=0.9, lr=0.1)
+    assert np.linalg.norm(out[0] - out[1]) > np.linalg.norm(w[0] - w[1])
+    assert np.allclose(np.linalg.norm(out, axis=1), 1.0)
+
+
+def test_naive_fedavg_scores_log_probability_of_own_class(task):
+    algo = NaiveFedAvg(model=ModelConfig(head="softmax", out_dim=8, **SMALL), original_users=6, late_users=2,
+                       join_round=2, rounds=2)  # fmt: skip
+    result = run_loop(algo, task.client_data, FederatedConfig(algo.num_rounds, 8, strict_audit=True))
+    model = algo.new_model()
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in result.arrays.items()})
+    scores = algo.user_scores(model, task.client_data(1).warmup, {}, 1)
+    assert (scores <= 0).all() and scores.shape == (len(task.users[1].warmup),)
+
+
+def test_pos_neg_oracle_must_be_privacy_exempt():
+    with pytest.raises(ValueError, match="privacy_exempt"):
+        fedua(loss_kind="pos+neg")
+
+
+def test_one_clients_update_reveals_its_codeword(task):
+    """The documented limit of the threat model (spec §2.1): ΔW of one client gives v_u up to sign."""
+    algo = fedua(code_length=64, model=ModelConfig(out_dim=64, **SMALL))
+    arrays = algo.init_global(0)
+    for pid in range(3):
+        reply = algo.client_update(arrays, task.client_data(pid), {}, RoundPlan(1, "train", 0))
+        delta = reply.arrays["output.weight"] - arrays["output.weight"]
+        assert codeword_recovery(delta, reply.state["codeword"]) >= 0.95
