@@ -198,12 +198,16 @@ def psds(
     """PSDS (scenario 1 by default) of frame scores, by ``sed_scores_eval.intersection_based.psds``.
 
     ``scores[filename] = (frame_scores (T, K), timestamps (T + 1,))``: unthresholded posteriors and the
-    frame boundaries in seconds. Clips with no reference event count for the false-positive rate.
+    frame boundaries in seconds. Clips with no reference event count for the false-positive rate. Every
+    class needs at least one reference event (the true-positive rate is per class).
     """
     from sed_scores_eval import intersection_based
 
     frames = _score_frames(scores, classes)
     truth = _ground_truth(reference, scores, classes)
+    missing = sorted(set(classes) - {e[2] for events in truth.values() for e in events})
+    if missing:
+        raise SedMetricError(f"PSDS needs reference events of every class; none for {', '.join(missing)}")
     durations = {_audio_id(n): float(durations_s[n]) for n in scores}
     value, *_ = intersection_based.psds(
         frames, truth, durations, max_efpr=max_efpr, num_jobs=1, **dict(scenario)

@@ -418,7 +418,7 @@ def evaluate_set(
         "segment_f1": 100.0 * segment_based_f1(s.events, events, task.classes, s.filenames).macro_f1,
         "tag_f1": 100.0 * tag_f1(s.tags.numpy(), weak > config.threshold, task.classes).macro_f1,
     }
-    if with_psds:
+    if with_psds and {e[3] for e in s.events} == set(task.classes):  # PSDS needs events of every class
         stamps = np.arange(task.out_frames + 1) * task.frame_s
         scores = {n: (p, stamps) for n, p in zip(s.filenames, strong, strict=True)}
         durations = {n: task.duration_s for n in s.filenames}
