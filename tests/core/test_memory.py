@@ -76,3 +76,17 @@ def test_measure_peak_rss_reads_the_json_line_of_a_fresh_process(tmp_path, monke
     monkeypatch.setenv("PYTHONPATH", str(tmp_path) + ":" + ":".join(sys.path))
     out = measure_peak_rss("rss_probe_mod", [])
     assert out["x"] == 1 and out["peak_rss_bytes"] > 0
+
+
+def test_the_allocator_profile_sees_the_peak_of_a_step_and_what_it_frees():
+    from devicelab.core.memory import profiled_peak_bytes
+
+    def step():
+        with torch.no_grad():
+            a = torch.ones(500, 500)  # 1 MB
+            b = a @ a  # 1 MB, a still live: peak 2 MB
+            del a
+            return b @ b  # 1 MB more while b lives; a freed before
+
+    peak, net, out = profiled_peak_bytes(step)
+    assert peak == 2_000_000 and net == 1_000_000 and out.shape == (500, 500)

@@ -6,6 +6,9 @@
   parameters and buffers excluded (``torch.autograd.graph.saved_tensors_hooks``).
 - :class:`LiveTensorTracker`: a ``TorchDispatchMode`` that adds every new output storage and drops it through
   ``weakref.finalize``; its peak over one ``no_grad`` forward is the transient of inference.
+- :func:`profiled_peak_bytes`: the CPU allocator's own peak over ``fn`` from ``torch.profiler``'s memory
+  records (every allocation and free of the c10 CPU allocator, summed in time order); on a GPU use
+  ``torch.cuda.max_memory_allocated`` instead.
 - :func:`measure_peak_rss`: peak RSS of a fresh ``python -m`` subprocess (real, noisy, coarse); pair it with
   a baseline subprocess of the same imports and data.
 """
@@ -168,6 +171,25 @@ def peak_live_bytes(fn: Callable[[], Any]) -> tuple[int, int, Any]:
     with tracker:
         result = fn()
     return tracker.peak, tracker.current, result
+
+
+def profiled_peak_bytes(fn: Callable[[], Any]) -> tuple[int, int, Any]:
+    """(peak, net) bytes the CPU allocator held above its level at the start while ``fn()`` ran, and its
+    result, from ``torch.profiler`` with ``profile_memory``: each op's own allocations count at its start,
+    each free (a ``[memory]`` record) at its time. Same return shape as :func:`peak_live_bytes`."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        result = fn()
+    changes = sorted(
+        (e.time_range.start, e.cpu_memory_usage if e.name == "[memory]" else e.self_cpu_memory_usage)
+        for e in prof.events()
+    )
+    current = peak = 0
+    for _, delta in changes:
+        current += delta
+        peak = max(peak, current)
+    return peak, current, result
 
 
 @dataclass(frozen=True)

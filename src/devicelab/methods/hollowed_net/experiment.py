@@ -84,12 +84,15 @@ def run(config: HollowedNetConfig, ctx: RunContext) -> dict[str, Any]:
     metrics["mem_infer_bytes"] = float(infer)
     # the inference account is itself a tracker measurement (weights + peak of the live activations)
     metrics["mem_infer_tracker_bytes"] = float(infer)
+    if "profiler" in mem[f"infer_{h1_hw}"]:
+        metrics["mem_infer_profiler_bytes"] = float(mem[f"infer_{h1_hw}"]["profiler"])
     for key, acc in mem.items():
         if key.startswith(f"train_{h1_hw}_"):
             name = variant_key(key.removeprefix(f"train_{h1_hw}_"))
             metrics[f"mem_train_bytes_{name}"] = float(acc["total"])
-            if "tracker" in acc:
-                metrics[f"mem_train_tracker_bytes_{name}"] = float(acc["tracker"])
+            for source in ("tracker", "profiler"):
+                if source in acc:
+                    metrics[f"mem_train_{source}_bytes_{name}"] = float(acc[source])
     sweep = [mem[f"train_{h1_hw}_hollowed-m{m}"]["total"] for m in sorted(config.memory_depths)]
     metrics["mem_train_max_consecutive_ratio"] = max(
         (b / a for a, b in zip(sweep, sweep[1:])), default=math.nan
@@ -155,8 +158,9 @@ FIDELITY_FLOORS = (*BASE_MODEL_GATE, PERSONALIZATION_WORKS)
 
 
 def _peak_ratio(claim_id: str, statement: str, variant: str, margin: float, direction: str) -> Conjunction:
-    """H1a/H1b (spec §9): the ratio on the account *and* on the live-tensor tracker of the same training step;
-    inconclusive when the two measurements fall on different sides of the margin."""
+    """H1a/H1b (spec §9): the ratio on the account, on the live-tensor tracker and on the CPU allocator's
+    profiled peak of the same training step; inconclusive when the measurements fall on different sides of
+    the margin."""
     parts = tuple(
         Claim(
             f"{claim_id}/{source}",
@@ -168,7 +172,7 @@ def _peak_ratio(claim_id: str, statement: str, variant: str, margin: float, dire
             kind="ratio",
             measurement="exact",
         )
-        for source, suffix in (("account", ""), ("tracker", "_tracker"))
+        for source, suffix in (("account", ""), ("tracker", "_tracker"), ("allocator", "_profiler"))
     )
     return Conjunction(claim_id, statement, parts=parts, rule="agree", paper="abstract")
 
@@ -176,15 +180,15 @@ def _peak_ratio(claim_id: str, statement: str, variant: str, margin: float, dire
 CLAIMS = (
     _peak_ratio(
         "H1a",
-        "training ≈ inference: peak ratio of hollowed m = 6 ≤ 1.10 (account and tracker agree)",
+        "training ≈ inference: peak ratio of hollowed m = 6 ≤ 1.10 (account, tracker, allocator agree)",
         "hollowed_m6",
         1.10,
         "less",
     ),
     _peak_ratio(
         "H1b",
-        "the problem exists in this regime: peak ratio of lora r = 4, all layers ≥ 1.50 (account and tracker "
-        "agree)",
+        "the problem exists in this regime: peak ratio of lora r = 4, all layers ≥ 1.50 (account, tracker, "
+        "allocator agree)",
         "lora_r4",
         1.50,
         "greater",

@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -274,8 +274,10 @@ def tracked_step_bytes(
     scheduler,
     cfg: OptimConfig,
     gradient_checkpointing: bool = False,
+    meter: Callable[[Callable[[], Any]], tuple[int, int, Any]] = peak_live_bytes,
 ) -> int:
     """Peak bytes of one training step by the live-tensor tracker: the cross-check of the account (spec §6).
+    ``meter=profiled_peak_bytes`` measures the same step by the CPU allocator's own records instead.
 
     What the step holds before it starts (all weights, the optimizer state, its inputs) plus the peak of the
     tensors created by its forward, backward and optimizer step (the 2nd step, as the account measures).
@@ -288,7 +290,7 @@ def tracked_step_bytes(
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    peak, _, _ = peak_live_bytes(second_step)
+    peak, _, _ = meter(second_step)
     held = parameter_bytes(unet).total + optimizer_state_bytes(optimizer)
     return held + step_input_bytes(store, variant, step) + peak
 

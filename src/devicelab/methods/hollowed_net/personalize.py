@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from devicelab.core.config import ranged
-from devicelab.core.memory import InferenceAccount, TrainingAccount, account_inference
+from devicelab.core.memory import InferenceAccount, TrainingAccount, account_inference, parameter_bytes
 from devicelab.methods.hollowed_net.finetune import OptimConfig, Variant, finetune, prepare_unet
 from devicelab.methods.hollowed_net.hollow import load_kept
 from devicelab.methods.hollowed_net.layers import layered_forward
@@ -279,14 +279,23 @@ def _rank_of(state: dict[str, torch.Tensor]) -> int:
 
 
 def inference_account(
-    unet: nn.Module, latent_hw: tuple[int, int], text_states: torch.Tensor, batch: int = 1
+    unet: nn.Module,
+    latent_hw: tuple[int, int],
+    text_states: torch.Tensor,
+    batch: int = 1,
+    meter: Callable[[Callable[[], Any]], tuple[int, int, Any]] | None = None,
 ) -> InferenceAccount:
-    """Accounted inference bytes of one no-grad forward at ``latent_hw`` (weights + peak live activations)."""
+    """Accounted inference bytes of one no-grad forward at ``latent_hw`` (weights + peak live activations;
+    ``meter=profiled_peak_bytes``: the allocator's peak of that forward instead of the live-tensor one)."""
     c = unet.config
     x = torch.randn(batch, c.in_channels, *latent_hw, generator=torch.Generator().manual_seed(0))
     t = torch.full((batch,), 500, dtype=torch.long)
     ehs = text_states.expand(batch, -1, -1)
-    return account_inference(unet, lambda: unet(x, t, ehs).sample)
+    if meter is None:
+        return account_inference(unet, lambda: unet(x, t, ehs).sample)
+    with torch.no_grad():
+        peak, _, _ = meter(lambda: unet(x, t, ehs).sample)
+    return InferenceAccount(weights=parameter_bytes(unet).total, peak_activations=peak)
 
 
 def save_result_adapter(result: PersonalizeResult, out_dir: Path, extra: dict[str, Any]) -> Path:

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 def memory_section(config: HollowedNetConfig, ctx: RunContext, model_dir: Path) -> dict[str, Any]:
     """Accounted training bytes per variant vs accounted inference bytes, at each latent size (spec §6)."""
+    from devicelab.core.memory import profiled_peak_bytes
     from devicelab.methods.hollowed_net.hollow import load_kept
     from devicelab.methods.hollowed_net.personalize import inference_account
     from devicelab.methods.hollowed_net.pipeline import ddpm_scheduler
@@ -53,7 +54,8 @@ def memory_section(config: HollowedNetConfig, ctx: RunContext, model_dir: Path) 
         latents = torch.randn(2, base.config.in_channels, hw, hw, generator=g)
         text = torch.randn(1, 16, text_dim, generator=g)
         infer = inference_account(base, (hw, hw), text)
-        out[f"infer_{hw}"] = infer.to_dict()
+        infer_profiled = inference_account(base, (hw, hw), text, meter=profiled_peak_bytes).total
+        out[f"infer_{hw}"] = {**infer.to_dict(), "profiler": infer_profiled}
         for name in variants:
             v = Variant.parse(name, config.rank)
             store = build_store(
@@ -63,9 +65,10 @@ def memory_section(config: HollowedNetConfig, ctx: RunContext, model_dir: Path) 
             settings = (config.finetune.optim, config.finetune.gradient_checkpointing)
             account = account_step_memory(unet, v, store, scheduler, *settings)
             tracked = tracked_step_bytes(unet, v, store, scheduler, *settings)
+            profiled = tracked_step_bytes(unet, v, store, scheduler, *settings, meter=profiled_peak_bytes)
             del unet
             gc.collect()
-            out[f"train_{hw}_{name}"] = {**account.to_dict(), "tracker": tracked}
+            out[f"train_{hw}_{name}"] = {**account.to_dict(), "tracker": tracked, "profiler": profiled}
             rows.append(
                 {
                     "latent": f"{hw}²",
@@ -79,6 +82,7 @@ def memory_section(config: HollowedNetConfig, ctx: RunContext, model_dir: Path) 
                     "infer MB": infer.total / 1e6,
                     "train / infer": account.total / infer.total,
                     "tracker / infer": tracked / infer.total,
+                    "profiler / infer": profiled / infer_profiled,
                 }
             )
     out["rows"] = rows
