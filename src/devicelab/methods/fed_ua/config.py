@@ -54,6 +54,7 @@ class FedUAConfig:
     central_epochs: int = ranged(20, low=1)
     central_batch_size: int = ranged(64, low=2)
     central_lr: float = ranged(0.05, low=0)
+    central_crop_frames: int = ranged(0, low=0)  # random training window in frames; 0: whole crop
     # reported only (spec §7): code-length curve and FedUV at matched c
     code_lengths: list[int] = ranged(low=2, default_factory=lambda: [16, 32, 128])
     report_bch: bool = True

@@ -2,15 +2,16 @@
 devicelab.methods.fed_ua.federated_task:make_task --stages train,warmup --num-partitions N ...``.
 
 Each SuperNode serves one user: it draws its codeword on its first call and keeps it, and later its
-threshold, in ``context.state``. Run config keys: ``profile``, ``seed``, ``overrides`` (a JSON object of
-FedUAConfig keys), ``data-root`` (a VoxCeleb1-layout folder; without it the generated feature speakers).
+threshold, in ``context.state``. Run config keys: ``profile``, ``seed``, ``overrides`` (a JSON or YAML mapping
+of FedUAConfig keys), ``data-root`` (a VoxCeleb1-layout folder; without it the generated feature speakers).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from devicelab.core.config import resolve_config
 from devicelab.methods.fed_ua.config import FedUAConfig
@@ -23,7 +24,7 @@ def make_task(run_config: dict[str, Any], node_config: dict[str, Any] | None = N
     cfg = resolve_config(
         FedUAConfig,
         str(run_config.get("profile", "smoke")),
-        json.loads(str(run_config.get("overrides", "{}")) or "{}"),
+        yaml.safe_load(str(run_config.get("overrides", "{}")) or "{}"),
     )
     users = int(run_config["num-partitions"])
     root = str((node_config or {}).get("data-root", "") or run_config.get("data-root", ""))

@@ -176,9 +176,16 @@ def central_stage(cfg: FedUAConfig, task: SpeakerTask, stage: Stage, ctx: RunCon
     def epoch(e: int) -> dict[str, float]:
         order = torch.randperm(len(y), generator=torch_generator(stage.seed, e))
         total, seen = 0.0, 0
+        gen = torch_generator(stage.seed, e, 1)
         for start in range(0, len(y), cfg.central_batch_size):
             idx = order[start : start + cfg.central_batch_size]
-            loss = F.cross_entropy(model(x[idx].float()), y[idx])
+            batch = x[idx].float()
+            if 0 < cfg.central_crop_frames < batch.shape[2]:  # one random window per batch (train only)
+                offset = int(
+                    torch.randint(0, batch.shape[2] - cfg.central_crop_frames + 1, (1,), generator=gen)
+                )
+                batch = batch[:, :, offset : offset + cfg.central_crop_frames]
+            loss = F.cross_entropy(model(batch), y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
