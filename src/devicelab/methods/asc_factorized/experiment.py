@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from devicelab.core.claims import ITEMS_SUFFIX, Claim, MetricValue
+from devicelab.core.config import ConfigError
 from devicelab.core.experiment import Experiment
 from devicelab.core.run import RunContext
 from devicelab.core.sources import resolve_data
@@ -22,7 +23,7 @@ from devicelab.methods.asc_factorized.config import AscFactorizedConfig
 from devicelab.methods.asc_factorized.data import SceneTask, load_task
 from devicelab.methods.asc_factorized.recipe import plan_variants, train_stage
 from devicelab.methods.asc_factorized.report import add_plots, add_tables
-from devicelab.methods.asc_factorized.sampler import SceneEnvironmentSampler
+from devicelab.methods.asc_factorized.sampler import NoCrossEnvironmentPairsError, SceneEnvironmentSampler
 
 PAPER = (
     "Acoustic Scene Classification Based on a Large-margin Factorized CNN "
@@ -132,7 +133,7 @@ def run(config: AscFactorizedConfig, ctx: RunContext) -> dict[str, MetricValue]:
     """Train A, B, C (and D, ablations) x seeds x splits; report accuracies, claims and diagnostics."""
     variants = plan_variants(config)  # checks the model names before any data is read
     if not config.splits:
-        raise ValueError("splits: at least one of official, leave_cities_out is needed")
+        raise ConfigError("splits: at least one of official, leave_cities_out is needed")
     data = resolve_data(ctx, config.corpus)
     splits = list(dict.fromkeys(config.splits))
     if data.is_corpus and "leave_cities_out" in splits:
@@ -164,14 +165,17 @@ def run(config: AscFactorizedConfig, ctx: RunContext) -> dict[str, MetricValue]:
         train = task.splits[split].train
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            SceneEnvironmentSampler(
-                task.scenes[train].tolist(),
-                task.envs[train].tolist(),
-                config.scenes_per_batch,
-                config.envs_per_scene,
-                config.clips_per_env,
-                task.scene_names,
-            )
+            try:
+                SceneEnvironmentSampler(
+                    task.scenes[train].tolist(),
+                    task.envs[train].tolist(),
+                    config.scenes_per_batch,
+                    config.envs_per_scene,
+                    config.clips_per_env,
+                    task.scene_names,
+                )
+            except NoCrossEnvironmentPairsError as e:
+                raise ConfigError(f"{data.path}: split {split}, env_key={config.env_key}: {e}") from None
         for w in caught:
             ctx.note(f"split {split}: {w.message}")
         ctx.log(event="data", split=split, **{k: len(v) for k, v in task.splits[split].parts().items()})
