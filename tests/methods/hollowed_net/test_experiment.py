@@ -46,6 +46,8 @@ def test_smoke_run_through_the_cli(glyph_world, tmp_path, monkeypatch):
     transfer = json.loads((run_dir / "stages" / "transfer.json").read_text())
     assert transfer["per_adapter"]["adapters"] == ["hollowed-m3-subject00-seed0"]
 
+    assert {p.name for p in (run_dir / "plots").iterdir()} >= {"mismatch_vs_m.png", "fidelity_vs_m.png"}
+
     # export: the hollowed adapter in the diffusers LoRA format, with the checksum of its base U-Net
     from devicelab.methods.hollowed_net.transfer import base_checksum
 

@@ -37,6 +37,7 @@ from devicelab.methods.hollowed_net.recipe import (
     transfer_section,
 )
 from devicelab.methods.hollowed_net.report import (
+    depth_plots,
     evaluator_table,
     fidelity_metrics,
     memory_table,
@@ -115,6 +116,7 @@ def run(config: HollowedNetConfig, ctx: RunContext) -> dict[str, Any]:
     seed_means = fidelity_metrics(config, results, subject_ids)
     metrics.update(seed_means)
     ctx.add_table(quality_table(config, seed_means))
+    depth_plots(ctx, config, seed_means)
 
     # transfer (H5): the adapters trained on the hollowed U-Net, one per seed (first subject), fused vs not
     hollowed = f"hollowed-m{config.m}"

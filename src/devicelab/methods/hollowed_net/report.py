@@ -82,3 +82,43 @@ def quality_table(config: HollowedNetConfig, m: dict[str, list[float]]) -> str:
         rows.append(row)
     title = "Fidelity (mean ± std over seeds; each seed averaged over subjects)"
     return f"{title}\n\n{markdown_table(rows)}"
+
+
+def depth_plots(ctx, config: HollowedNetConfig, m: dict[str, list[float]]) -> None:
+    """Spec §10 plots: pre-compute mismatch vs m and fidelity (DINO, CLIP-I, CLIP-T proxies) vs m, over the
+    hollowed variants of the run, with LoRA r and the base model as horizontal references (mean ± std)."""
+    from devicelab.core.plots import new_figure, save_figure
+
+    depths = sorted(
+        int(v.removeprefix("hollowed-m")) for v in config.quality_variants if v.startswith("hollowed-m")
+    )
+    if not depths:
+        return
+
+    def series(metric: str) -> tuple[list[int], list[float], list[float]]:
+        xs, means, stds = [], [], []
+        for d in depths:
+            vals = [x for x in m.get(f"{metric}_hollowed_m{d}", []) if not math.isnan(x)]
+            if vals:
+                xs.append(d)
+                means.append(statistics.fmean(vals))
+                stds.append(statistics.stdev(vals) if len(vals) > 1 else 0.0)
+        return xs, means, stds
+
+    fig, ax = new_figure()
+    xs, means, stds = series("mismatch")
+    if xs:
+        ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3)
+        ax.set(xlabel="hollow depth m", ylabel="pre-computed vs live input (rel. L2)", title="Stale a_m")
+        save_figure(ctx, fig, "mismatch_vs_m.png")
+    fig, axes = new_figure(ncols=3, figsize=(12.0, 3.6))
+    for ax, (metric, label) in zip(axes, (("dino", "DINO"), ("clip_i", "CLIP-I"), ("clip_t", "CLIP-T"))):
+        xs, means, stds = series(metric)
+        ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, label="hollowed")
+        for ref, style in ((f"lora_r{config.rank}", "--"), ("base", ":")):
+            vals = m.get(f"{metric}_{ref}")
+            if vals:
+                ax.axhline(statistics.fmean(vals), linestyle=style, color="grey", label=ref)
+        ax.set(xlabel="hollow depth m", title=f"{label}(-proxy)")
+    axes[0].legend(fontsize=7)
+    save_figure(ctx, fig, "fidelity_vs_m.png")
