@@ -44,11 +44,15 @@ def test_wrapper_equals_sed_eval_called_directly():
         )
 
     metric = sed_eval.sound_event.EventBasedMetrics(
-        event_label_list=CLASSES, t_collar=0.2, percentage_of_length=0.2, empty_system_output_handling="zero_score"
+        event_label_list=CLASSES,
+        t_collar=0.2,
+        percentage_of_length=0.2,
+        empty_system_output_handling="zero_score",
     )
     for name in ("a.wav", "b.wav"):
         metric.evaluate(
-            container([e for e in REFERENCE if e[0] == name]), container([e for e in ESTIMATE if e[0] == name])
+            container([e for e in REFERENCE if e[0] == name]),
+            container([e for e in ESTIMATE if e[0] == name]),
         )
     direct = metric.results()
     ours = event_based_f1(REFERENCE, ESTIMATE, CLASSES)
@@ -117,7 +121,11 @@ def test_dcase_tsv_is_sorted_with_a_header(tmp_path):
     path = write_dcase_tsv(ESTIMATE[::-1], tmp_path / "out" / "detections.tsv")
     lines = path.read_text().splitlines()
     assert lines[0] == "filename\tonset\toffset\tevent_label"
-    assert lines[1:] == ["a.wav\t1.100\t2.100\tDog", "a.wav\t3.500\t6.000\tSpeech", "b.wav\t0.600\t2.500\tDog"]
+    assert lines[1:] == [
+        "a.wav\t1.100\t2.100\tDog",
+        "a.wav\t3.500\t6.000\tSpeech",
+        "b.wav\t0.600\t2.500\tDog",
+    ]
     assert [p.name for p in path.parent.iterdir()] == ["detections.tsv"]
 
 

@@ -58,7 +58,9 @@ def _check(events: Iterable[EventTuple], classes: Sequence[str], what: str) -> l
     known, out = set(classes), []
     for filename, onset, offset, label in events:
         if label not in known:
-            raise SedMetricError(f"{what}: {filename}: unknown label {label!r}; classes: {', '.join(classes)}")
+            raise SedMetricError(
+                f"{what}: {filename}: unknown label {label!r}; classes: {', '.join(classes)}"
+            )
         if not offset >= onset:
             raise SedMetricError(f"{what}: {filename}: {label} has offset {offset} before onset {onset}")
         out.append((str(filename), float(onset), float(offset), str(label)))
@@ -141,7 +143,9 @@ def segment_based_f1(
     """Segment-based F1 of sed_eval on ``segment_s`` segments (1 s in DCASE 2019 task 4)."""
     sed_eval, dcase_util = _import_sed_eval()
     ref_by, est_by, names = _by_file(reference, estimated, classes, files)
-    metric = sed_eval.sound_event.SegmentBasedMetrics(event_label_list=list(classes), time_resolution=segment_s)
+    metric = sed_eval.sound_event.SegmentBasedMetrics(
+        event_label_list=list(classes), time_resolution=segment_s
+    )
     for name in names:
         metric.evaluate(_container(dcase_util, ref_by[name]), _container(dcase_util, est_by[name]))
     return _scores(metric.results(), classes)
@@ -151,7 +155,9 @@ def tag_f1(reference: np.ndarray, estimated: np.ndarray, classes: Sequence[str])
     """Clip-level tagging F1 from multi-hot matrices (N, K): macro over classes and micro (pooled)."""
     ref, est = np.asarray(reference, bool), np.asarray(estimated, bool)
     if ref.shape != est.shape or ref.ndim != 2 or ref.shape[1] != len(classes):
-        raise SedMetricError(f"tags: reference {ref.shape} and estimate {est.shape} must both be (N, {len(classes)})")
+        raise SedMetricError(
+            f"tags: reference {ref.shape} and estimate {est.shape} must both be (N, {len(classes)})"
+        )
 
     def f1(r: np.ndarray, e: np.ndarray) -> float:
         tp, fp, fn = float((r & e).sum()), float((~r & e).sum()), float((r & ~e).sum())
@@ -168,7 +174,9 @@ def _score_frames(scores: Mapping[str, tuple[np.ndarray, np.ndarray]], classes: 
     for name, (frame_scores, timestamps) in scores.items():
         frame_scores, timestamps = np.asarray(frame_scores, np.float64), np.asarray(timestamps, np.float64)
         if frame_scores.ndim != 2 or frame_scores.shape[1] != len(classes):
-            raise SedMetricError(f"scores: {name}: expected (frames, {len(classes)}), got {frame_scores.shape}")
+            raise SedMetricError(
+                f"scores: {name}: expected (frames, {len(classes)}), got {frame_scores.shape}"
+            )
         if timestamps.shape != (frame_scores.shape[0] + 1,):
             raise SedMetricError(f"scores: {name}: expected {frame_scores.shape[0] + 1} timestamps")
         out[_audio_id(name)] = create_score_dataframe(frame_scores, timestamps, list(classes))

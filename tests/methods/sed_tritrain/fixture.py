@@ -9,7 +9,8 @@ import soundfile as sf
 
 STRONG = "filename\tonset\toffset\tevent_label\n"
 METADATA = {
-    "train/synthetic.tsv": STRONG + "s1.wav\t0.5\t1.5\tDog\ns1.wav\t3.0\t6.0\tSpeech\ns2.wav\t0.0\t10.0\tSpeech\n"
+    "train/synthetic.tsv": STRONG
+    + "s1.wav\t0.5\t1.5\tDog\ns1.wav\t3.0\t6.0\tSpeech\ns2.wav\t0.0\t10.0\tSpeech\n"
     "s3.wav\t2.0\t2.5\tDog\ns4.wav\t\t\t\n",
     "train/weak.tsv": "filename\tevent_labels\nw1.wav\tDog,Speech\nw2.wav\tSpeech\nw3.wav\tDog\n",
     "train/unlabel_in_domain.tsv": "filename\nu1.wav\nu2.wav\n",

@@ -34,7 +34,9 @@ def test_task_from_a_desed_tree(tmp_path, config):
 
 def test_unknown_label_names_the_file_and_line(tmp_path, config):
     root = make_desed_tree(tmp_path / "DESED")
-    (root / "metadata/eval/public.tsv").write_text("filename\tonset\toffset\tevent_label\np1.wav\t0\t1\tCat\n")
+    (root / "metadata/eval/public.tsv").write_text(
+        "filename\tonset\toffset\tevent_label\np1.wav\t0\t1\tCat\n"
+    )
     with pytest.raises(DesedError, match=r"public.tsv:2: unknown label 'Cat'"):
         load_task(root, config, "desed")
 

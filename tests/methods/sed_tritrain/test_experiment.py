@@ -22,7 +22,7 @@ def _newest_run() -> Path:
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
-    """The smoke profile as a user runs it: builds the procedural game-events smoke corpus, trains M, B1, B0."""
+    """The smoke profile as a user runs it: builds the procedural smoke corpus, trains M, B1, B0."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DEVICELAB_RUNS", str(tmp_path_factory.mktemp("sed-runs")))
         assert main(["run", "sed-tritrain", "--profile", "smoke"]) == 0
@@ -59,7 +59,7 @@ def test_smoke_run_writes_every_metric_and_claim_key(smoke_run):
 
 
 def test_resumed_run_matches_the_uninterrupted_one(smoke_run, tmp_path):
-    """Kill after chunk 3 of 4 (after the first pseudo-label refresh): the resumed stage equals the original."""
+    """Kill after chunk 3 of 4 (after the first refresh): the resumed stage equals the original."""
     run = tmp_path / "run"
     shutil.copytree(smoke_run, run)
     original = json.loads((run / "stages" / "tritrain-seed0.json").read_text())
@@ -118,8 +118,18 @@ def test_bad_data_folder_is_named_and_leaves_no_run(tmp_path, capsys):
 
 def test_unknown_label_in_data_is_one_line_naming_the_file(tmp_path, capsys):
     root = make_desed_tree(tmp_path / "DESED")
-    (root / "metadata/eval/public.tsv").write_text("filename\tonset\toffset\tevent_label\np1.wav\t0\t1\tParrot\n")
-    args = ["run", "sed-tritrain", "--profile", "smoke", "--data", str(root), "desed.max_missing_fraction=0.5"]
+    (root / "metadata/eval/public.tsv").write_text(
+        "filename\tonset\toffset\tevent_label\np1.wav\t0\t1\tParrot\n"
+    )
+    args = [
+        "run",
+        "sed-tritrain",
+        "--profile",
+        "smoke",
+        "--data",
+        str(root),
+        "desed.max_missing_fraction=0.5",
+    ]
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "public.tsv:2: unknown label 'Parrot'" in err[0]

@@ -38,7 +38,7 @@ def test_every_branch_of_the_rule():
     assert pl.mask[0, :, 0].tolist() == [1, 1, 0, 0]
     # weak clip, classes absent from its tags: ŷ = 0 with m = 1 whatever the labellers say
     assert (pl.targets[0, :, 1:] == 0).all() and (pl.mask[0, :, 1:] == 1).all()
-    # unlabelled clip: class 1 present -> frame rule; class 2 absent -> all 0 labelled; class 0 unsure -> masked
+    # unlabelled clip: class 1 present -> frame rule; class 2 absent -> all 0; class 0 unsure -> masked
     assert pl.targets[1, :, 1].tolist() == [1, 1, 0, 0] and pl.mask[1, :, 1].tolist() == [1, 1, 1, 0]
     assert (pl.mask[1, :, 2] == 1).all() and (pl.targets[1, :, 2] == 0).all()
     assert (pl.mask[1, :, 0] == 0).all()

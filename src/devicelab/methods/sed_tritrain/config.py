@@ -68,7 +68,9 @@ class SedTritrainConfig:
     mu: float = ranged(1.0, low=0)  # weight of L_dom
     lambda_max: float = ranged(1.0, low=0)  # GRL schedule's final value (Ganin & Lempitsky)
     schedule: Literal["joint", "alternating"] = "joint"  # [reconstruction]
-    gamma_pseudo: float = ranged(1.0, low=0)  # weight of the pseudo-label terms after warm-up [reconstruction]
+    gamma_pseudo: float = ranged(
+        1.0, low=0
+    )  # weight of the pseudo-label terms after warm-up [reconstruction]
     labelers_use_pseudo: bool = False  # [reconstruction]
     mean_teacher: bool = False  # tri-training's Ft also gets the EMA-teacher terms [reconstruction]
     # pseudo-label rule (spec §2.4) [reconstruction]

@@ -234,7 +234,9 @@ def load_task(
         if len(s) == 0:
             raise AudioError(f"{root / desed.tsv_paths[name]}: subset {name} has no readable clip")
     synthetic, weak = sets["synthetic"], sets["weak"]
-    s_train, s_valid = _split(len(synthetic), config.synthetic_valid_fraction, config.holdout_seed, "synthetic")
+    s_train, s_valid = _split(
+        len(synthetic), config.synthetic_valid_fraction, config.holdout_seed, "synthetic"
+    )
     w_train, w_valid = _split(len(weak), config.weak_valid_fraction, config.holdout_seed, "weak")
     train_feats = torch.cat(
         [synthetic.features[s_train], weak.features[w_train], sets["unlabel_in_domain"].features]
@@ -247,7 +249,9 @@ def load_task(
             table = desed.oracle(name)
             oracles.append(
                 torch.from_numpy(
-                    np.stack([encode_strong(table.get(f, ()), classes, out_frames, frame_s) for f in s.filenames])
+                    np.stack(
+                        [encode_strong(table.get(f, ()), classes, out_frames, frame_s) for f in s.filenames]
+                    )
                 )
             )
         oracle_weak, oracle_unlabeled = oracles[0][w_train], oracles[1]

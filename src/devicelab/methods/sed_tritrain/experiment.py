@@ -56,7 +56,8 @@ def _claims(split_key: str, split: str, profiles: tuple[str, ...], c3_profiles: 
         ),
         Claim(
             "C2",
-            f"The unlabelled real data help: tri-training + DANN beats the supervised CRNN (S + W) by ≥ 2 points "
+            "The unlabelled real data help: tri-training + DANN beats the supervised CRNN (S + W) by "
+            f"≥ 2 points "
             f"of event-based macro F1 on {split}",
             method=f"{split_key}/tritrain",
             baseline=f"{split_key}/supervised",
@@ -67,7 +68,8 @@ def _claims(split_key: str, split: str, profiles: tuple[str, ...], c3_profiles: 
         ),
         Claim(
             "C3",
-            f"The adversarial branch adds to tri-training: M beats M without D (μ = 0) in event-based macro F1 "
+            "The adversarial branch adds to tri-training: M beats M without D (μ = 0) in event-based "
+            f"macro F1 "
             f"on {split} (needs ablations=true)",
             method=f"{split_key}/tritrain",
             baseline=f"{split_key}/tritrain-no-dann",
@@ -100,7 +102,9 @@ def run(config: SedTritrainConfig, ctx: RunContext) -> dict[str, MetricValue]:
     if task.skipped:
         ctx.note(f"--skip-bad dropped {len(task.skipped)} bad audio files: {'; '.join(task.skipped)}")
     if data.is_corpus:
-        ctx.note(f"offline corpus {data.corpus}: numbers compare systems within devicelab, not with the paper")
+        ctx.note(
+            f"offline corpus {data.corpus}: numbers compare systems within devicelab, not with the paper"
+        )
     elif config.frontend != "full":
         ctx.note("real data with the quick front end: not comparable with the DCASE 2019 baseline")
     versions = library_versions()

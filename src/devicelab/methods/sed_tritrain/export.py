@@ -33,7 +33,9 @@ def load_trained(run_dir: str | Path, model_name: str) -> SedDetector:
     frontend = SedFrontEnd(config.frontend)
     n_mels = frontend.logmel.n_mels
     detector = SedDetector(
-        Standardize(torch.zeros(n_mels), torch.ones(n_mels)), build_crnn(config, len(meta["classes"])), frontend
+        Standardize(torch.zeros(n_mels), torch.ones(n_mels)),
+        build_crnn(config, len(meta["classes"])),
+        frontend,
     )
     detector.load_state_dict(weights)
     return detector.eval()
@@ -46,7 +48,8 @@ def example_waveforms(frontend: SedFrontEnd, batch: int = 2, seed: int = 0) -> t
 
 def export_run(run_dir: str | Path, options: Mapping[str, Any]) -> Path:
     """Write ``options["onnx"]`` from a finished run's model and check ONNX Runtime against PyTorch (max abs
-    diff <= 1e-4). The model is ``options["model"]``, else ``<variant>-seed<seed>`` from ``options["variant"]``
+    diff <= 1e-4). The model is ``options["model"]``, else ``<variant>-seed<seed>`` from
+    ``options["variant"]``
     (default ``tritrain``) and ``options["seed"]`` (default the run's base seed)."""
     run_dir = Path(run_dir)
     if "onnx" not in options:

@@ -47,7 +47,7 @@ def median_smooth(scores: np.ndarray, window: int) -> np.ndarray:
 def decode_strong(
     active: np.ndarray, classes: Sequence[str], frame_s: float, filename: str = ""
 ) -> list[tuple[str, float, float, str]]:
-    """Events ``(filename, onset_s, offset_s, label)`` of a binary (T, K) grid: one per run of active frames."""
+    """Events ``(filename, onset_s, offset_s, label)`` of a binary (T, K) grid: one per run of frames."""
     events = []
     padded = np.pad(active.astype(np.int8), ((1, 1), (0, 0)))
     changes = np.diff(padded, axis=0)  # (T + 1, K)

@@ -179,7 +179,7 @@ class TriTrainingCRNN(nn.Module):
 
 
 def orthogonality_penalty(w1: torch.Tensor, w2: torch.Tensor) -> torch.Tensor:
-    """``Σ |W1 W2ᵀ|`` (Saito et al. 2017, Eq. 1): zero when the two labellers read disjoint input directions."""
+    """``Σ |W1 W2ᵀ|`` (Saito et al. 2017, Eq. 1): zero when the labellers read disjoint inputs."""
     return (w1 @ w2.t()).abs().sum()
 
 

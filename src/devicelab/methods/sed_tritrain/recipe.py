@@ -33,14 +33,6 @@ from devicelab.core.run import RunContext
 from devicelab.core.seeding import seed_everything, torch_generator
 from devicelab.core.stages import Stage
 from devicelab.core.training import fit
-from devicelab.metrics.sed import (
-    event_based_f1,
-    intersection_f1,
-    psds,
-    segment_based_f1,
-    tag_f1,
-    write_dcase_tsv,
-)
 from devicelab.methods.sed_tritrain.config import ABLATIONS, VARIANTS, SedTritrainConfig
 from devicelab.methods.sed_tritrain.data import N_MELS, SedSet, SedTask, Standardize
 from devicelab.methods.sed_tritrain.labels import detect
@@ -63,6 +55,14 @@ from devicelab.methods.sed_tritrain.pseudo import (
     masked_bce,
     pool_fraction,
     select_pool,
+)
+from devicelab.metrics.sed import (
+    event_based_f1,
+    intersection_f1,
+    psds,
+    segment_based_f1,
+    tag_f1,
+    write_dcase_tsv,
 )
 from devicelab.nn.gradient_reversal import dann_lambda
 
@@ -107,7 +107,9 @@ def build_features(config: SedTritrainConfig) -> CNNFeatures:
     return CNNFeatures(config.cnn_channels, config.cnn_pools, N_MELS, config.dropout, config.bn_momentum)
 
 
-def build_head(config: SedTritrainConfig, in_dim: int, num_classes: int, pooling: str = "attention") -> nn.Module:
+def build_head(
+    config: SedTritrainConfig, in_dim: int, num_classes: int, pooling: str = "attention"
+) -> nn.Module:
     return RecurrentHead(in_dim, config.gru_hidden, config.gru_layers, num_classes, config.dropout, pooling)
 
 
@@ -152,7 +154,9 @@ class SedSystem(nn.Module):
             self.net = build_crnn(config, k)
             self.domain = None
             if plan.mu > 0:
-                self.domain = DomainClassifier(self.net.features.out_dim, config.domain_hidden, config.dann_attach)
+                self.domain = DomainClassifier(
+                    self.net.features.out_dim, config.domain_hidden, config.dann_attach
+                )
                 init_weights(self.domain)
         self.teacher = MeanTeacher(self.student(), config.ema_max) if plan.mean_teacher else None
 
@@ -198,7 +202,9 @@ def domain_loss(logits: torch.Tensor, n_synthetic: int) -> torch.Tensor:
 
 def supervised_loss(strong, weak, y_strong, tags, n_s: int, n_w: int) -> torch.Tensor:
     """BCE(strong[S], y_S) + BCE(weak[W], tags_W)."""
-    return F.binary_cross_entropy(strong[:n_s], y_strong) + F.binary_cross_entropy(weak[n_s : n_s + n_w], tags)
+    return F.binary_cross_entropy(strong[:n_s], y_strong) + F.binary_cross_entropy(
+        weak[n_s : n_s + n_w], tags
+    )
 
 
 def pseudo_loss(strong, weak, batch_pl: dict[str, torch.Tensor], n_s: int, n_w: int) -> torch.Tensor:
@@ -209,7 +215,9 @@ def pseudo_loss(strong, weak, batch_pl: dict[str, torch.Tensor], n_s: int, n_w: 
 
 
 @torch.no_grad()
-def frame_posteriors(model: nn.Module, x: torch.Tensor, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+def frame_posteriors(
+    model: nn.Module, x: torch.Tensor, batch_size: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
     """Eval-mode (strong (N, T', K), weak (N, K)) of a (norm, CRNN-like) callable on log-mels (N, T, M)."""
     model.eval()
     strong, weak = [], []
@@ -257,7 +265,9 @@ def refresh_pseudo_labels(
     )
     fraction = 1.0
     if config.pool_schedule == "linear":
-        fraction = pool_fraction(step, config.warmup_steps, config.steps, config.pool_start, config.pool_full_at)
+        fraction = pool_fraction(
+            step, config.warmup_steps, config.steps, config.pool_start, config.pool_full_at
+        )
     labels = select_pool(labels, fraction)
     stats = {
         "pool_size": float(labels.in_pool.sum()),
@@ -281,7 +291,9 @@ def make_train_chunk(system: SedSystem, optimizer, task: SedTask, config: SedTri
     oracle_wu = None
     if plan.oracle:
         if task.oracle_weak is None or task.oracle_unlabeled is None:
-            raise ConfigError("variant oracle needs hidden strong labels (metadata/oracle/), which --data lacks")
+            raise ConfigError(
+                "variant oracle needs hidden strong labels (metadata/oracle/), which --data lacks"
+            )
         oracle_wu = (task.oracle_weak, task.oracle_unlabeled)
 
     def step_once(step: int, g: torch.Generator) -> dict[str, float]:
@@ -325,7 +337,9 @@ def make_train_chunk(system: SedSystem, optimizer, task: SedTask, config: SedTri
                     if config.labelers_use_pseudo and batch_pl is not None:
                         loss = loss + gamma * pseudo_loss(s_i, w_i, batch_pl, n_s, n_w)
                 if config.labeler_diversity == "orth" and config.lambda_orth > 0:
-                    orth = orthogonality_penalty(net.labelers[0].input_weights(), net.labelers[1].input_weights())
+                    orth = orthogonality_penalty(
+                        net.labelers[0].input_weights(), net.labelers[1].input_weights()
+                    )
                     record["l_orth"] = orth.item()
                     loss = loss + config.lambda_orth * orth
                 if plan.mu > 0:
@@ -365,7 +379,9 @@ def make_train_chunk(system: SedSystem, optimizer, task: SedTask, config: SedTri
             strong, weak = net_c.head(h)
             if oracle_wu is not None:
                 y_all = torch.cat([y_s, oracle_wu[0][i_w], oracle_wu[1][i_u]])
-                loss = F.binary_cross_entropy(strong, y_all) + F.binary_cross_entropy(weak[n_s : n_s + n_w], tags)
+                loss = F.binary_cross_entropy(strong, y_all) + F.binary_cross_entropy(
+                    weak[n_s : n_s + n_w], tags
+                )
             else:
                 loss = supervised_loss(strong, weak, y_s, tags, n_s, n_w)
             if system.domain is not None:

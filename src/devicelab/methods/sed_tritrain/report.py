@@ -61,9 +61,9 @@ def add_tables(
     header = (
         f"sed-tritrain on {task.source}: test split {task.test.name} ({len(task.test)} clips), "
         f"S {len(task.synthetic)} / W {len(task.weak)} / U {len(task.unlabeled)} training clips, "
-        f"{config.steps} steps, {config.seeds} seed(s); event F1 = sed_eval event-based macro F1 (collar 200 ms, "
-        f"offset 20 %); mean ± std over seeds; "
-        + ", ".join(f"{k} {v}" for k, v in versions.items())
+        f"{config.steps} steps, {config.seeds} seed(s); event F1 = sed_eval event-based macro F1 "
+        "(collar 200 ms, "
+        f"offset 20 %); mean ± std over seeds; " + ", ".join(f"{k} {v}" for k, v in versions.items())
     )
     ctx.add_table(header + "\n\n" + markdown_table(rows))
 
@@ -101,7 +101,9 @@ def add_plots(
             ax.set_xlabel("time (s)")
             ax.set_title(name, fontsize=8)
         axes[0].legend(fontsize=7, loc="upper right")
-        fig.suptitle("test clips: reference events (grey bars) and detections per system (seed 0)", fontsize=9)
+        fig.suptitle(
+            "test clips: reference events (grey bars) and detections per system (seed 0)", fontsize=9
+        )
         save_figure(ctx, fig, "detections.png")
     refresh = [r for v in results for r in results[v][:1] if r.get("refreshes")]
     if refresh:
@@ -110,8 +112,12 @@ def add_plots(
             steps = [x["step"] for x in r["refreshes"]]
             ax_pool.plot(steps, [x["pool_size"] for x in r["refreshes"]], marker="o", label=r["variant"])
             if "pl_precision" in r["refreshes"][0]:
-                ax_pr.plot(steps, [x["pl_precision"] for x in r["refreshes"]], marker="o", label=f"{r['variant']} P")
-                ax_pr.plot(steps, [x["pl_recall"] for x in r["refreshes"]], marker="x", label=f"{r['variant']} R")
+                ax_pr.plot(
+                    steps, [x["pl_precision"] for x in r["refreshes"]], marker="o", label=f"{r['variant']} P"
+                )
+                ax_pr.plot(
+                    steps, [x["pl_recall"] for x in r["refreshes"]], marker="x", label=f"{r['variant']} R"
+                )
         ax_pool.set_xlabel("step")
         ax_pool.set_ylabel("clips in the pseudo-label pool")
         ax_pr.set_xlabel("step")
