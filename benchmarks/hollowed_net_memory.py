@@ -3,7 +3,8 @@
 For each latent size and variant (``lora-r4``, ``hollowed-m{0,3,6,9}``, ``lora-kept-m6``):
 
 - accounted bytes of one training step (W + G + O + A_saved + I, the 2nd step) and of one no-grad inference
-  forward (W_all + peak live activations), in this process;
+  forward (W_all + peak live activations), in this process; beside them the same step measured by the
+  live-tensor tracker and by the CPU allocator's profiled peak (``core.memory.profiled_peak_bytes``);
 - measured peak RSS of a fresh subprocess per configuration minus a baseline subprocess with the same imports
   and data but no model step (measuring.md), rounds alternating the order. (GPU ``max_memory_allocated``
   rows are not wired yet: everything here runs on the CPU.)
@@ -12,7 +13,7 @@ Memory does not depend on the values of the weights, so the U-Nets are random-in
 smoke = a tiny SD-topology U-Net at latent 16², quick = the tiny-sd U-Net at 8² and 32², full = SD-1.5 at
 32² on the CPU (256 px).
 
-    python benchmarks/hollowed_net_memory.py --profile quick [--rounds 3]
+    python benchmarks/hollowed_net_memory.py --profile quick [--rounds 5]
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ PROFILES = {
         "config": "tiny-sd",
         "latents": [8, 32],
         "variants": ["lora-r4", "hollowed-m0", "hollowed-m3", "hollowed-m6", "hollowed-m9", "lora-kept-m6"],
-        "rounds": 3,
+        "rounds": 5,
     },
     "full": {
         "config": "sd15",
@@ -55,7 +56,7 @@ PROFILES = {
             "lora-kept-m6",
             "full-ft",
         ],
-        "rounds": 3,
+        "rounds": 5,
     },
 }
 
@@ -131,11 +132,13 @@ def probe(args: argparse.Namespace) -> None:
 
 
 def accounted(unet_dir: Path, latent: int, variants: list[str], work: Path) -> dict:
+    from devicelab.core.memory import profiled_peak_bytes
     from devicelab.methods.hollowed_net.finetune import (
         OptimConfig,
         Variant,
         account_step_memory,
         prepare_unet,
+        tracked_step_bytes,
     )
     from devicelab.methods.hollowed_net.hollow import load_kept
     from devicelab.methods.hollowed_net.personalize import inference_account
@@ -146,6 +149,9 @@ def accounted(unet_dir: Path, latent: int, variants: list[str], work: Path) -> d
     base = load_kept(unet_dir, None)
     store = PrecomputeStore.open(work / f"store-{latent}-lora-r4.safetensors")
     out["inference"] = inference_account(base, (latent, latent), store.text_states).to_dict()
+    out["inference"]["profiler"] = inference_account(
+        base, (latent, latent), store.text_states, meter=profiled_peak_bytes
+    ).total
     del base
     gc.collect()
     for name in variants:
@@ -153,6 +159,10 @@ def accounted(unet_dir: Path, latent: int, variants: list[str], work: Path) -> d
         store = PrecomputeStore.open(work / f"store-{latent}-{name}.safetensors")
         unet, _ = prepare_unet(load_kept(unet_dir, v.hollow), v)
         out[name] = account_step_memory(unet, v, store, ddpm_scheduler(), OptimConfig()).to_dict()
+        out[name]["tracker"] = tracked_step_bytes(unet, v, store, ddpm_scheduler(), OptimConfig())
+        out[name]["profiler"] = tracked_step_bytes(
+            unet, v, store, ddpm_scheduler(), OptimConfig(), meter=profiled_peak_bytes
+        )
         del unet
         gc.collect()
     return out
@@ -217,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
                         "train accounted MB": acc[name]["total"] / 1e6,
                         "infer accounted MB": infer_acc / 1e6,
                         "accounted ratio": acc[name]["total"] / infer_acc,
+                        "tracker ratio": acc[name]["tracker"] / infer_acc,
+                        "allocator ratio": acc[name]["profiler"] / acc["inference"]["profiler"],
                         "train RSS-base MB": train_rss / 1e6,
                         "infer RSS-base MB": infer_rss / 1e6,
                         "RSS ratio": train_rss / infer_rss if infer_rss > 0 else float("nan"),
