@@ -103,6 +103,8 @@ def test_bad_variant_and_key_are_named(capsys):
     assert "epochz" in capsys.readouterr().err
     assert main(["run", "sv-kan", "--profile", "smoke", "mining=hardest"]) == 2
     assert "batch_all" in capsys.readouterr().err
+    assert main(["run", "sv-kan", "--profile", "smoke", "adversary=ctc_phones"]) == 2
+    assert "ctc_phones' is not implemented" in capsys.readouterr().err
 
 
 def test_claims_are_registered_as_the_spec_states_them():

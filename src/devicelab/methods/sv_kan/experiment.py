@@ -19,7 +19,7 @@ from devicelab.core.sources import resolve_data
 from devicelab.core.stages import plan_stages, run_stages
 from devicelab.methods.sv_kan.config import SvKanConfig
 from devicelab.methods.sv_kan.data import SvTask, load_corpus, load_librispeech
-from devicelab.methods.sv_kan.recipe import NETWORK_VARIANTS, check_variants, train_stage
+from devicelab.methods.sv_kan.recipe import NETWORK_VARIANTS, check_config, train_stage
 from devicelab.methods.sv_kan.report import add_plots, add_tables
 
 PAPER = (
@@ -131,7 +131,7 @@ def load_task(config: SvKanConfig, ctx: RunContext) -> SvTask:
 
 
 def run(config: SvKanConfig, ctx: RunContext) -> dict[str, MetricValue]:
-    check_variants(config.variants)
+    check_config(config)
     task = load_task(config, ctx)
     variants = list(config.variants)
     if not task.keywords and "kan" in variants:

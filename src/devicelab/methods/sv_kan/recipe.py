@@ -47,6 +47,17 @@ VARIANTS = ("base", "kan", "ge2e", "gmm-ubm")
 NETWORK_VARIANTS = ("base", "kan", "ge2e")
 
 
+def check_config(config: SvKanConfig) -> None:
+    """One-line errors, before any data is read, for choices this implementation does not support."""
+    check_variants(config.variants)
+    if config.adversary != "keyword":
+        raise ConfigError(
+            f"adversary={config.adversary!r} is not implemented (see FIDELITY.md); use adversary=keyword"
+        )
+    if config.adv_input == "frames":
+        raise ConfigError("adv_input='frames' belongs to the CTC adversary; use embedding or pre_norm")
+
+
 def check_variants(variants: list[str]) -> None:
     """A one-line error naming an unknown or repeated variant."""
     for v in variants:
