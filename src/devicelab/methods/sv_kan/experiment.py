@@ -169,6 +169,12 @@ def run(config: SvKanConfig, ctx: RunContext) -> dict[str, MetricValue]:
         metrics["corpus_confound"] = float(task.confound)
     if task.preferred_fraction is not None:
         metrics["train_preferred_fraction"] = float(task.preferred_fraction)
+    gap = metrics.get("eer_gap/base")
+    if isinstance(gap, list) and gap and sum(gap) / len(gap) < TEXT_DEPENDENT.margin:
+        ctx.note(
+            f"S2 not evaluable: no text dependence in the data (Base's NTK − TK gap "
+            f"{sum(gap) / len(gap):.2f} < {TEXT_DEPENDENT.margin:g} point)"
+        )
     groups = {v: results.of(v) for v in variants}
     add_tables(ctx, config, variants, metrics, task)
     add_plots(ctx, groups)
