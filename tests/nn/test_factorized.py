@@ -72,3 +72,20 @@ def test_glorot_uniform_bound():
     bound = (6.0 / (32 * 49 + 64 * 49)) ** 0.5
     assert float(weight.abs().max()) <= bound
     assert float(weight.abs().max()) > 0.9 * bound
+
+
+def test_factor_init_sets_the_scale_not_the_function_after_batchnorm():
+    torch.manual_seed(0)
+    product = FactorizedConv2d(32, 64, 7, 7, factor_init="product")
+    kernel = FactorizedConv2d(32, 64, 7, 7, factor_init="kernel")
+    glorot_var = 2.0 / (96 * 49)
+    assert float(product.kernel().var()) == pytest.approx(glorot_var, rel=0.1)  # the product is Glorot-scaled
+    assert float(kernel.weight_freq.var()) == pytest.approx(glorot_var, rel=0.1)  # each factor is
+    with torch.no_grad():  # rescaling the factors changes nothing once BatchNorm follows
+        kernel.weight_freq.copy_(product.weight_freq * 0.5)
+        kernel.weight_time.copy_(product.weight_time * 0.4)
+    bn = torch.nn.BatchNorm2d(64)
+    x = torch.randn(4, 32, 8, 12)
+    torch.testing.assert_close(bn(kernel(x)), bn(product(x)), atol=1e-3, rtol=1e-3)
+    with pytest.raises(ValueError, match="factor_init='he'"):
+        FactorizedConv2d(1, 2, factor_init="he")  # type: ignore[arg-type]

@@ -23,6 +23,7 @@ from torch import nn
 
 FactorizationMode = Literal["rank1", "sequential", "parallel"]
 MidChannels = Literal["in", "out"]
+FactorInit = Literal["product", "kernel"]
 FACTORIZATION_MODES = ("rank1", "sequential", "parallel")
 
 
@@ -39,8 +40,13 @@ class FactorizedConv2d(nn.Module):
 
     ``rank1`` builds the effective kernel (:meth:`kernel`) and runs one ``conv2d``; :meth:`forward_two_step`
     computes the same output as a grouped (k_f x 1) conv, a depthwise (1 x k_t) conv and a sum over input
-    channels. Its factors start so that the product has the variance of a Glorot-uniform 2D kernel
-    [reconstruction].
+    channels.
+
+    ``factor_init`` [reconstruction]: ``"product"`` starts the ``rank1`` factors so that u v has the variance
+    of a Glorot-uniform (k_f x k_t) kernel (the other modes: Glorot with each 1D conv's own fans);
+    ``"kernel"`` draws every 1D factor as a Glorot-uniform kernel with the fans of the (k_f x k_t) kernel it
+    replaces. Followed by BatchNorm the output does not depend on the kernel's scale, but Adam's relative
+    step does: ``"kernel"`` gives the factors the baseline's magnitude and so its relative learning rate.
     """
 
     def __init__(
@@ -53,8 +59,11 @@ class FactorizedConv2d(nn.Module):
         bias: bool = True,
         mid_channels: MidChannels = "in",
         inner_act: bool = False,
+        factor_init: FactorInit = "product",
     ):
         super().__init__()
+        if factor_init not in ("product", "kernel"):
+            raise ValueError(f"factor_init={factor_init!r}: expected 'product' or 'kernel'")
         if mode not in FACTORIZATION_MODES:
             raise ValueError(f"mode={mode!r}: expected one of {', '.join(FACTORIZATION_MODES)}")
         if mid_channels not in ("in", "out"):
@@ -68,9 +77,9 @@ class FactorizedConv2d(nn.Module):
             self.weight_freq = nn.Parameter(torch.empty(out_channels, in_channels, k_f))  # u
             self.weight_time = nn.Parameter(torch.empty(out_channels, in_channels, k_t))  # v
             self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
-            fans = in_channels * k_f * k_t + out_channels * k_f * k_t
-            # Var(u v) = Var(u) Var(v) = 2 / (fan_in + fan_out), Glorot's variance for the 2D kernel
-            bound = math.sqrt(3.0 * math.sqrt(2.0 / fans))
+            glorot_var = 2.0 / ((in_channels + out_channels) * k_f * k_t)  # of the (k_f x k_t) kernel
+            # "product": Var(u v) = Var(u) Var(v) = glorot_var; "kernel": Var(u) = Var(v) = glorot_var
+            bound = math.sqrt(3.0 * (math.sqrt(glorot_var) if factor_init == "product" else glorot_var))
             nn.init.uniform_(self.weight_freq, -bound, bound)
             nn.init.uniform_(self.weight_time, -bound, bound)
         elif mode == "sequential":
@@ -82,8 +91,12 @@ class FactorizedConv2d(nn.Module):
             self.conv_freq = nn.Conv2d(in_channels, out_channels, (k_f, 1), padding=(k_f // 2, 0), bias=bias)
             self.conv_time = nn.Conv2d(in_channels, out_channels, (1, k_t), padding=(0, k_t // 2), bias=False)
         if mode != "rank1":
+            kernel_bound = math.sqrt(6.0 / ((in_channels + out_channels) * k_f * k_t))
             for conv in (self.conv_freq, self.conv_time):
-                glorot_uniform_(conv.weight)
+                if factor_init == "kernel":
+                    nn.init.uniform_(conv.weight, -kernel_bound, kernel_bound)
+                else:
+                    glorot_uniform_(conv.weight)
                 if conv.bias is not None:
                     nn.init.zeros_(conv.bias)
 
@@ -140,6 +153,7 @@ def factorized_parameter_count(
 
 __all__ = [
     "FACTORIZATION_MODES",
+    "FactorInit",
     "FactorizationMode",
     "FactorizedConv2d",
     "factorized_parameter_count",

@@ -33,6 +33,8 @@ class AscFactorizedConfig:
     k_t: int = ranged(7, low=1)
     mid_channels: Literal["in", "out"] = "in"  # sequential only [reconstruction]
     inner_act: bool = False  # sequential only: BN-ReLU between the two 1D convs [reconstruction]
+    # scale of the 1D factors at the start; "kernel": each a Glorot kernel of the 2D layer [reconstruction]
+    factor_init: Literal["product", "kernel"] = "kernel"
     dropout: float = ranged(0.3, low=0, high=1)
     ssn_groups: int = ranged(2, low=1)  # SubSpectralNorm bands for "-ssn" variants (S = 2 as CP-ResNet)
     # embedding, loss and sampling (spec §2.4) [reconstruction]

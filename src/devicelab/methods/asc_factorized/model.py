@@ -65,6 +65,7 @@ class SceneCNN(nn.Module):
         embedding_dim: int = 100,
         mid_channels: Literal["in", "out"] = "in",
         inner_act: bool = False,
+        factor_init: Literal["product", "kernel"] = "kernel",
     ):
         super().__init__()
         if conv not in ("full", "rank1", "sequential", "parallel"):
@@ -73,7 +74,9 @@ class SceneCNN(nn.Module):
             raise ValueError(f"embed_point={embed_point!r}: expected pre_relu or post_relu")
         if n_mels % 20:
             raise ValueError(f"n_mels={n_mels}: the two frequency pools (5, then 4) need a multiple of 20")
-        options = {"mid_channels": mid_channels, "inner_act": inner_act} if conv == "sequential" else {}
+        options: dict = {"factor_init": factor_init} if conv != "full" else {}
+        if conv == "sequential":
+            options |= {"mid_channels": mid_channels, "inner_act": inner_act}
         self.conv, self.norm, self.embed_point = conv, norm, embed_point
         self.block1 = nn.Sequential(
             _conv(1, 32, conv, k_f, k_t, **options),

@@ -88,6 +88,7 @@ def build_cnn(config: AscFactorizedConfig, spec: ModelSpec, num_classes: int) ->
         embed_point=config.embed_point,
         mid_channels=config.mid_channels,
         inner_act=config.inner_act,
+        factor_init=config.factor_init,
     )
 
 
