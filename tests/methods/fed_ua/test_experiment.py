@@ -69,6 +69,9 @@ def test_smoke_run_through_the_cli(tmp_path, monkeypatch):
     assert m["recovery_single/fedua"][0] >= 0.95  # the documented limit, measured
     assert len(list((run_dir / "stages").glob("*.json"))) == 6
     assert any("fedua_code_length" in p for p in metrics["plots"])
+    pytest.importorskip("onnxruntime")
+    assert main(["export", "fed-ua", str(run_dir), "--onnx", str(tmp_path / "m.onnx")]) == 0
+    assert (tmp_path / "m.onnx").stat().st_size > 0
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,8 @@ codewords run with ``report_seeds``. The federated variants use the loop engine;
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from devicelab.core.claims import ITEMS_SUFFIX, Claim
@@ -168,6 +170,13 @@ def _claims() -> tuple[Claim, ...]:
 
 CLAIMS = _claims()
 
+
+def _export(run_dir: Path, options: Mapping[str, Any]) -> None:
+    from devicelab.methods.fed_ua.export import export_run
+
+    export_run(run_dir, options)
+
+
 EXPERIMENT = Experiment(
     name="fed-ua",
     paper=PAPER,
@@ -184,4 +193,5 @@ EXPERIMENT = Experiment(
         "eer_seen/central",
         "tpr/fedua",
     ),
+    export=_export,
 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -33,6 +34,7 @@ from devicelab.methods.fed_ua.evaluate import (
     score_sets,
     verification_metrics,
 )
+from devicelab.methods.fed_ua.export import save_model_arrays
 from devicelab.methods.fed_ua.model import ModelConfig, SoftmaxModel
 from devicelab.methods.fed_ua.privacy import aggregate_recovery, codeword_recovery
 
@@ -140,12 +142,17 @@ def privacy_probe(algo: FedUA, arrays: dict, states: dict, task: SpeakerTask) ->
     }
 
 
-def federated_stage(variant: str, cfg: FedUAConfig, task: SpeakerTask, seed: int, log: Any = None) -> dict:
-    """Train one federated variant and evaluate it at every user's own threshold."""
+def federated_stage(
+    variant: str, cfg: FedUAConfig, task: SpeakerTask, seed: int, log: Any = None, models: Path | None = None
+) -> dict:
+    """Train one federated variant and evaluate it at every user's own threshold; FedUA models are kept in
+    ``models`` (for ``devicelab export``)."""
     algo = make_algorithm(variant, cfg, seed, task)
     t0 = time.perf_counter()
     result = run_federated(algo, task, cfg, log=log)
     wall = time.perf_counter() - t0
+    if models is not None and variant == "fedua":
+        save_model_arrays(models, f"fedua-seed{seed}", result.arrays, algo.model)
     model = algo.new_model()
     load_arrays(model, result.arrays)
     model.eval()
@@ -211,8 +218,8 @@ def train_stage(task: SpeakerTask, stage: Stage, ctx: RunContext) -> dict[str, A
     cfg: FedUAConfig = ctx.config
     if stage.variant == "central":
         return central_stage(cfg, task, stage, ctx)
-    log = (lambda **r: ctx.log(variant=stage.variant, seed=stage.seed, **r)) if ctx is not None else None
-    return federated_stage(stage.variant, cfg, task, stage.seed, log=log)
+    log = lambda **r: ctx.log(variant=stage.variant, seed=stage.seed, **r)  # noqa: E731
+    return federated_stage(stage.variant, cfg, task, stage.seed, log=log, models=ctx.run_dir / "models")
 
 
 def engines_difference(cfg: FedUAConfig, task: SpeakerTask, seed: int, rounds: int) -> dict[str, float]:
