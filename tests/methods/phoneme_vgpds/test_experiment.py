@@ -55,7 +55,14 @@ def test_smoke_run_writes_every_system_and_claim_key(smoke_run):
     assert result["claims"] == []  # P1–P4 are registered for quick and full only
     assert any("offline corpus synth-phones" in n for n in result["notes"])
     assert (smoke_run / "plots" / "accuracy.png").stat().st_size > 0
-    assert len(list((smoke_run / "stages").iterdir())) == 10
+    assert len(list((smoke_run / "stages").iterdir())) == 12  # 5 systems x 2 data sets + 2 estimation fits
+    for system in ("vgpds", "cvgpds"):  # parameter estimation (spec §7): ℓ_t and β against the truth
+        (lengthscale,) = metrics[f"time_lengthscale_s/{system}/estimation"]
+        (error,) = metrics[f"lengthscale_rel_error/{system}/estimation"]
+        assert lengthscale > 0 and error == pytest.approx(abs(lengthscale - 0.05) / 0.05)
+        assert metrics[f"noise_precision/{system}/estimation"][0] > 0
+        assert len(metrics[f"heldout_bound_per_frame/{system}/estimation"]) == 1
+    assert any(t.startswith("Parameter estimation") for t in result["tables"])
     stage = json.loads((smoke_run / "stages" / "cvgpds-phones-seed0.json").read_text())
     assert len(stage["history_bound_per_frame"]) == 4 and len(stage["time_lengthscale_s_per_class"]) == 3
     assert sum(sum(row) for row in stage["confusion"]) == 15
@@ -79,10 +86,12 @@ def test_resume_reproduces_the_uninterrupted_result(smoke_run):
 def test_data_flag_reads_a_timit_tree(runs_root, tmp_path):
     tree = make_fake_timit(tmp_path / "TIMIT")
     args = ["run", "phoneme-vgpds", "--profile", "smoke", "--data", str(tree), "synthetic_set=false"]
+    args.append("estimation_set=false")
     assert main([*args, "variants=[gmm-hmm, cvgpds]", "test_subset=core_test"]) == 0
     result = json.loads((_runs()[-1] / "metrics.json").read_text())
     assert result["data_path"] == str(tree)
     assert result["metrics"]["test_tokens"] == 15 and "accuracy/cvgpds/synthetic" not in result["metrics"]
+    assert not any(key.endswith("/estimation") for key in result["metrics"])
     # the classes are different sounds: the HMM separates them
     assert result["metrics"]["accuracy/gmm-hmm/phones"] == [100.0]
 

@@ -190,6 +190,9 @@ class PhonemeVgpdsConfig:
     # the synthetic classification set of spec §7 (P4), trained beside the phone tokens
     synthetic: SyntheticClassificationConfig = field(default_factory=SyntheticClassificationConfig)
     synthetic_set: bool = True
+    # the parameter-estimation set of spec §7 (no claim): (C)VGPDS fitted to sequences of a known VGPDS
+    estimation: SyntheticEstimationConfig = field(default_factory=SyntheticEstimationConfig)
+    estimation_set: bool = True
     # execution
     workers: int = ranged(0, low=0)  # stages trained in parallel processes; 0: one per core
     threads: int = ranged(1, low=1)  # torch threads per worker
@@ -211,6 +214,8 @@ class PhonemeVgpdsConfig:
             "gmm.components": 2,
             "synthetic.train_per_class": 5,
             "synthetic.test_per_class": 5,
+            "estimation.sequences": 5,
+            "estimation.frames": 12,
             "workers": 1,
         },
         "full": {

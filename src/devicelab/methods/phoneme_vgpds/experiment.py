@@ -15,8 +15,14 @@ from devicelab.core.sources import resolve_data
 from devicelab.core.stages import StageResults, plan_stages, run_stages
 from devicelab.methods.phoneme_vgpds.config import PhonemeVgpdsConfig
 from devicelab.methods.phoneme_vgpds.data import check_classes, load_task
-from devicelab.methods.phoneme_vgpds.recipe import CONDITIONS, check_variants, gp_config, train_stage
-from devicelab.methods.phoneme_vgpds.report import add_plots, add_tables
+from devicelab.methods.phoneme_vgpds.recipe import (
+    CONDITIONS,
+    ESTIMATION_SYSTEMS,
+    check_variants,
+    gp_config,
+    train_stage,
+)
+from devicelab.methods.phoneme_vgpds.report import add_estimation_table, add_plots, add_tables
 
 PAPER = (
     "Phoneme Classification using Constrained Variational Gaussian Process Dynamical System "
@@ -114,6 +120,13 @@ CLAIMS = (
 )
 
 METRICS = ("accuracy", "nystrom_ratio", "snr", "bound_per_frame", "train_s", "score_s")
+ESTIMATION_METRICS = (
+    "time_lengthscale_s",
+    "noise_precision",
+    "lengthscale_rel_error",
+    "noise_precision_rel_error",
+    "heldout_bound_per_frame",
+)
 
 
 def run(config: PhonemeVgpdsConfig, ctx: RunContext) -> dict[str, MetricValue]:
@@ -124,7 +137,10 @@ def run(config: PhonemeVgpdsConfig, ctx: RunContext) -> dict[str, MetricValue]:
         if system in ("bgplvm", "vgpds", "cvgpds"):
             gp_config(config, system, config.seed)
     conditions = [c for c in CONDITIONS if c == "phones" or config.synthetic_set]
-    stages = plan_stages(systems, range(config.seed, config.seed + config.seeds), conditions)
+    seeds = range(config.seed, config.seed + config.seeds)
+    stages = plan_stages(systems, seeds, conditions)
+    if config.estimation_set:
+        stages += plan_stages([s for s in ESTIMATION_SYSTEMS if s in systems], seeds, ["estimation"])
     data = resolve_data(ctx, config.corpus)
     task = load_task(data.path, config, source=data.corpus or "timit", skip_bad=ctx.skip_bad)
     if task.skipped:
@@ -148,7 +164,7 @@ def run(config: PhonemeVgpdsConfig, ctx: RunContext) -> dict[str, MetricValue]:
     results: StageResults = run_stages(
         ctx, stages, train_stage, task, workers=config.workers, threads=config.threads
     )
-    metrics: dict[str, MetricValue] = dict(results.per_seed(METRICS))
+    metrics: dict[str, MetricValue] = dict(results.per_seed(METRICS + ESTIMATION_METRICS))
     groups = {}
     for system in systems:
         for condition in conditions:
@@ -158,6 +174,8 @@ def run(config: PhonemeVgpdsConfig, ctx: RunContext) -> dict[str, MetricValue]:
     metrics["classes"] = len(task.classes)
     metrics["test_tokens"] = groups[(systems[0], "phones")][0]["test_tokens"]
     add_tables(ctx, config, groups, metrics, task, systems, conditions)
+    if config.estimation_set:
+        add_estimation_table(ctx, config, metrics, [s for s in ESTIMATION_SYSTEMS if s in systems])
     add_plots(ctx, groups, systems, conditions)
     return metrics
 

@@ -4,7 +4,8 @@ Systems (spec §4, all with the same tokens, features, class prior and argmax ru
 ``gmm-hmm`` (left-to-right, Viterbi-trained), ``bgplvm`` (Bayesian GP-LVM, no dynamics), ``vgpds``
 (unconstrained) and ``cvgpds`` (the variance constraint of ``vgpds.constraint``, V1 by default). A stage's
 condition is the data: ``phones`` (the phone tokens of the corpus or TIMIT) or ``synthetic`` (the
-lengthscale-only set of spec §7). GP systems train through :func:`devicelab.core.training.fit` with a
+lengthscale-only set of spec §7); VGPDS and CVGPDS also fit the parameter-estimation set of §7
+(``estimation``). GP systems train through :func:`devicelab.core.training.fit` with a
 checkpoint per stage, so ``--resume`` continues a killed stage to the uninterrupted result.
 """
 
@@ -23,6 +24,7 @@ from devicelab.core.stages import Stage
 from devicelab.methods.phoneme_vgpds.config import PhonemeVgpdsConfig, VgpdsConfig
 from devicelab.methods.phoneme_vgpds.data import PhoneTask, SeedSplit, draw_split, synthetic_split
 from devicelab.methods.phoneme_vgpds.hmm import FrameGmmClassifier, GmmHmmClassifier
+from devicelab.methods.phoneme_vgpds.synthetic import estimation_set
 from devicelab.methods.phoneme_vgpds.training import VgpdsClassifier
 from devicelab.metrics import accuracy, per_class_accuracy
 
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
 SYSTEMS = ("gmm", "gmm-hmm", "bgplvm", "vgpds", "cvgpds")
 GP_SYSTEMS = ("bgplvm", "vgpds", "cvgpds")
 CONDITIONS = ("phones", "synthetic")
+ESTIMATION_SYSTEMS = ("vgpds", "cvgpds")  # fitted to the parameter-estimation set (condition "estimation")
 BOOTSTRAP_RESAMPLES = 2000
 
 
@@ -117,6 +120,7 @@ def fit_and_score(
             "nystrom_ratio_per_class": terms.nystrom_ratio.tolist(),
             "snr_per_class": snr.tolist(),
             "history_bound_per_frame": [h["bound_per_frame"] for h in gp.history],
+            "history_iteration": [int(h["iteration"]) for h in gp.history],
         }
         if hasattr(models, "log_time_inverse_lengthscale_sq"):
             lengthscale = torch.exp(-0.5 * models.log_time_inverse_lengthscale_sq)
@@ -124,10 +128,45 @@ def fit_and_score(
     return predictions, diagnostics
 
 
+def estimation_stage(config: PhonemeVgpdsConfig, stage: Stage, ctx: RunContext | None) -> dict[str, Any]:
+    """Fit one VGPDS (``vgpds`` or ``cvgpds``) to sequences drawn from a known VGPDS (spec §7, parameter
+    estimation; no claim): relative errors of ℓ_t and β, and the bound per frame of held-out sequences
+    (``score_c`` of §2.6, summed over the held-out sequences)."""
+    data = estimation_set(replace(config.estimation, seed=config.estimation.seed + stage.seed))
+    seed_everything(stage.seed)
+    gp = VgpdsClassifier(gp_config(config, stage.variant, stage.seed))
+    gp.fit(
+        [data.train],
+        checkpoint=ctx.checkpoint(stage.name) if ctx is not None else None,
+        log_fn=ctx.log if ctx is not None else None,
+        desc=stage.name,
+    )
+    with torch.no_grad():
+        terms = gp.models()
+        lengthscale = float(torch.exp(-0.5 * gp.models.log_time_inverse_lengthscale_sq)[0])
+        precision = float(terms.noise_precision[0])
+    held_out = gp.score(data.held_out)[:, 0]  # (K,)
+    true_lengthscale, true_precision = data.truth["time_lengthscale_s"], data.truth["noise_precision"]
+    return {
+        "name": stage.name,
+        "system": stage.variant,
+        "condition": stage.condition,
+        "seed": stage.seed,
+        "time_lengthscale_s": lengthscale,
+        "noise_precision": precision,
+        "lengthscale_rel_error": abs(lengthscale - true_lengthscale) / true_lengthscale,
+        "noise_precision_rel_error": abs(precision - true_precision) / true_precision,
+        "heldout_bound_per_frame": float(held_out.sum()) / sum(len(s) for s in data.held_out),
+        "nystrom_ratio": float(terms.nystrom_ratio[0]),
+    }
+
+
 def train_stage(task: PhoneTask, stage: Stage, ctx: RunContext) -> dict[str, Any]:
     """Fit one system on one seed's tokens of one condition; accuracy (%), per-token correctness,
     per-class accuracy, confusion matrix and, for GP systems, r, β·v̂, ℓ_t and the bound curve."""
     config: PhonemeVgpdsConfig = ctx.config
+    if stage.condition == "estimation":
+        return estimation_stage(config, stage, ctx)
     split = split_of(task, stage, config)
     predictions, diagnostics = fit_and_score(stage.variant, split, config, stage.seed, ctx, stage.name)
     num_classes = len(split.train)
