@@ -3,10 +3,11 @@ number of users").
 
 Loop engine, generated feature speakers (12 utterances x 20 frames x 40 bands per user), a small TDNN
 (``--channels``), c = 64, f = 0.1 (100 users per round), then the warm-up round of all users. For FedUA,
-naive positive-only FedAvg and FedAwS: median wall time of a training round (rounds/s), the warm-up round,
-the server state in bytes (global arrays; FedUA's does not grow with the users, the per-user softmax and
-FedAwS tables do) and the bytes of one round's replies, which the server holds while it aggregates. The peak
-RSS of the whole process (clients included, an upper bound) is written too.
+naive positive-only FedAvg and FedAwS: the median wall and CPU time of a training round (1 / CPU time is
+the rate on one free core; wall time on a shared machine is inflated by other jobs), the warm-up round,
+the server state in bytes (global arrays: FedUA's does not grow with the users, the per-user softmax and
+FedAwS tables do) and the bytes of one round's replies, which the server holds while it aggregates. The
+peak RSS of the whole process (clients included, an upper bound) is written too.
 Writes ``reports/<profile>/bench/fed_ua_scale.json``.
 
     python benchmarks/fed_ua_scale.py --users 1000 --rounds 5
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from functools import partial
 
 import torch
 
@@ -27,6 +29,10 @@ from devicelab.federated import FederatedConfig, LocalTraining, run_loop
 from devicelab.methods.fed_ua.algorithms import FedAwS, FedUA, NaiveFedAvg
 from devicelab.methods.fed_ua.data import synthetic_task
 from devicelab.methods.fed_ua.model import ModelConfig
+
+
+def _mark(marks: list[float], **_: object) -> None:
+    marks.append(time.process_time())
 
 
 def nbytes(arrays: dict) -> int:
@@ -58,16 +64,21 @@ def main() -> None:
     for name, algo in algos.items():
         reset_peak_rss()
         cfg = FederatedConfig(algo.num_rounds, args.users, seed=0, server_eval_every=0, strict_audit=True)
-        t0, c0 = time.perf_counter(), time.process_time()
-        result = run_loop(algo, task.client_data, cfg)
+        marks = [time.process_time()]  # CPU time at the end of every round
+        t0, c0 = time.perf_counter(), marks[0]
+        result = run_loop(algo, task.client_data, cfg, log=partial(_mark, marks))
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         train = [r.wall_s for r in result.rounds if r.stage == "train"]
+        cpu_rounds = [b - a for a, b in zip(marks, marks[1:])]
         per_round = len(result.rounds[0].ok)
         state = nbytes(result.arrays)
         run = {
             "rounds_per_s": 1.0 / statistics.median(train),
+            "rounds_per_cpu_s": 1.0 / statistics.median(cpu_rounds[:-1]),
             "train_round_s": statistics.median(train),
+            "train_round_cpu_s": statistics.median(cpu_rounds[:-1]),
             "warmup_round_s": result.rounds[-1].wall_s,
+            "warmup_round_cpu_s": cpu_rounds[-1],
             "users_per_round": per_round,
             "server_state_bytes": state,
             "round_replies_bytes": per_round * state,
