@@ -3,7 +3,9 @@
 The numerical core: the VGPDS bound in stable float64 form batched over classes and padded tokens
 (``kernels``, ``bound``, ``model``), the variance-constraint options (``constraints``), initialisation,
 training and bound-difference scoring (``training``), the GMM-HMM and GMM baselines (``hmm``) and the
-in-process synthetic sets (``synthetic``). ``FIDELITY.md`` lists what is reconstructed.
+in-process synthetic sets (``synthetic``); the MFCC + Δ + ΔΔ front end (``features``), phone tokens from TIMIT
+or ``synth-phones`` (``data``) and one experiment stage (``recipe``). ``FIDELITY.md`` lists what is
+reconstructed.
 """
 
 from devicelab.methods.phoneme_vgpds.bound import (
@@ -19,13 +21,17 @@ from devicelab.methods.phoneme_vgpds.bound import (
 )
 from devicelab.methods.phoneme_vgpds.config import (
     ConstraintConfig,
+    FeatureConfig,
     GmmConfig,
     HmmConfig,
+    PhonemeVgpdsConfig,
     SyntheticClassificationConfig,
     SyntheticEstimationConfig,
     VgpdsConfig,
 )
 from devicelab.methods.phoneme_vgpds.constraints import constraint_penalty, dual_ascent, latent_scale
+from devicelab.methods.phoneme_vgpds.data import PhoneTask, draw_split, load_task
+from devicelab.methods.phoneme_vgpds.features import PhoneFeatures, cut_tokens, delta
 from devicelab.methods.phoneme_vgpds.hmm import (
     DiagonalGmm,
     FrameGmmClassifier,
@@ -52,6 +58,14 @@ from devicelab.methods.phoneme_vgpds.training import (
 )
 
 __all__ = [
+    "load_task",
+    "draw_split",
+    "delta",
+    "cut_tokens",
+    "PhoneFeatures",
+    "PhoneTask",
+    "PhonemeVgpdsConfig",
+    "FeatureConfig",
     "ClassSnapshot",
     "ClassificationSet",
     "CollapsedBound",
