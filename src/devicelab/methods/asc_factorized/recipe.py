@@ -8,6 +8,7 @@ model sees the same batches for a seed (:class:`SceneEnvironmentSampler`), so se
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -209,6 +210,7 @@ def train_stage(task: SceneTask, stage: Stage, ctx: RunContext) -> dict[str, Any
     """Train one model of one seed on one split, evaluate it on seen and unseen test clips, keep it under
     ``models/``; returns the stage's JSON result (accuracies in %, parameters, diagnostics, curve)."""
     config: AscFactorizedConfig = ctx.config
+    cpu_start, wall_start = time.process_time(), time.perf_counter()
     spec = model_spec(stage.variant)
     split = task.splits[stage.condition or config.splits[0]]
     seed_everything(stage.seed)
@@ -283,6 +285,8 @@ def train_stage(task: SceneTask, stage: Stage, ctx: RunContext) -> dict[str, Any
         "epoch": chosen_epoch,
         **evaluate(model, task, split.test_seen, split.test_unseen),
         "history": history,
+        # this invocation's CPU and wall seconds (a resumed stage counts only its last part)
+        "time": {"cpu_s": time.process_time() - cpu_start, "wall_s": time.perf_counter() - wall_start},
     }
     if len(val_ix):
         result["val_acc"] = next(h["val_acc"] for h in history if h["epoch"] == chosen_epoch)

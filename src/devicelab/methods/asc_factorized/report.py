@@ -157,16 +157,20 @@ def add_plots(
                 ):
                     for k, name in enumerate(names):
                         sel = labels == (k if title == "scene" else name)
+                        labelled = False
                         for mask, marker in ((seen_mask, "o"), (~seen_mask, "x")):
                             pts = xy[sel & mask]
+                            if not len(pts):
+                                continue
                             ax.scatter(
                                 pts[:, 0],
                                 pts[:, 1],
                                 s=8,
                                 marker=marker,
                                 color=f"C{k % 10}",
-                                label=name if marker == "o" or not (sel & seen_mask).any() else None,
+                                label=None if labelled else name,
                             )
+                            labelled = True
                     ax.set_title(f"{describe(v)}: coloured by {title}", fontsize=9)
                     ax.set_xticks([])
                     ax.set_yticks([])
