@@ -122,3 +122,24 @@ def test_one_clients_update_reveals_its_codeword(task):
         reply = algo.client_update(arrays, task.client_data(pid), {}, RoundPlan(1, "train", 0))
         delta = reply.arrays["output.weight"] - arrays["output.weight"]
         assert codeword_recovery(delta, reply.state["codeword"]) >= 0.95
+
+
+def test_fedua_learns_to_separate_generated_speakers():
+    """Positive-only training alone separates users: EER against unseen users drops well below chance."""
+    from devicelab.federated import LocalTraining, load_arrays
+    from devicelab.methods.fed_ua.evaluate import score_function, score_sets, verification_metrics
+
+    task = synthetic_task(12, 0, 6, seed=0)
+    eers = {}
+    for rounds in (1, 40):
+        algo = FedUA(original_users=12, rounds=rounds, fraction=0.5, code_length=32, seed=0,
+                     train=LocalTraining(0.05, 0.0, 0.0, 3, 1), model=ModelConfig(out_dim=32, channels=16,
+                     embed_dim=16))  # fmt: skip
+        result = run_loop(algo, task.client_data, FederatedConfig(algo.num_rounds, 12, strict_audit=True))
+        model = algo.new_model()
+        load_arrays(model, result.arrays)
+        model.eval()
+        tau = np.array([float(result.client_states[u]["threshold"]) for u in range(12)])
+        score = score_function(algo, model, result.client_states, 12)
+        eers[rounds] = verification_metrics(score_sets(score, task, tau), 12)["eer_unseen"]
+    assert eers[40] < 35.0 and eers[40] < eers[1] - 10.0, eers
