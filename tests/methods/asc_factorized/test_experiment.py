@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from devicelab.cli import main
+from devicelab.core.checkpoint import load_model_weights
 from devicelab.core.config import resolve_config
 from devicelab.methods.asc_factorized.config import AscFactorizedConfig
 from devicelab.methods.asc_factorized.experiment import BASELINE_LEARNED, CLAIMS
@@ -168,6 +169,8 @@ def test_export_names_a_missing_model(smoke_run, tmp_path):
 def test_data_flag_reads_a_tau_root_with_both_splits_and_ssn(tau_root, tmp_path):
     args = ["run", "asc-factorized", "--profile", "smoke", "--data", str(tau_root)]
     overrides = ["variants=[baseline,lmf-ssn]", "splits=[official,leave_cities_out]", "unseen_cities=[lyon]"]
+    # the full recipe's selection: best validation epoch on held-out training locations
+    overrides += ["selection=best", "validation_fraction=0.34", "select_after=0", "epochs=3"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # row counts differ from the published set
         assert main([*args, *overrides]) == 0
@@ -178,6 +181,18 @@ def test_data_flag_reads_a_tau_root_with_both_splits_and_ssn(tau_root, tmp_path)
     assert metrics["clips_unseen/leave_cities_out"] == 12 and metrics["clips_unseen/official"] == 0
     assert len(metrics["acc_seen/lmf-ssn/leave_cities_out"]) == 1
     assert (run / "plots" / "embeddings-leave_cities_out.png").exists()
+    assert metrics["clips_validation/official"] > 0 and len(metrics["val_acc/baseline/official"]) == 1
+    stage = json.loads((run / "stages" / "baseline-official-seed0.json").read_text())
+    history = stage["history"]
+    assert len(history) == 3, history
+    assert stage["epoch"] == max(range(3), key=lambda e: (history[e]["val_acc"], -e))  # first best epoch
+    assert stage["val_acc"] == history[stage["epoch"]]["val_acc"]
+    saved = json.loads((run / "models" / "baseline-official-seed0.json").read_text())
+    assert saved["epoch"] == stage["epoch"]
+    final, _ = load_model_weights(run / "models" / "baseline-official-seed0")
+    best, best_meta = load_model_weights(run / "models" / "baseline-official-seed0-best")
+    assert best_meta["epoch"] == stage["epoch"] and all(torch.equal(final[k], best[k]) for k in final)
+    assert (run / "models" / "baseline-official-seed0-best.safetensors").exists()
     out = tmp_path / "ssn.onnx"  # an SSN model exports with its SubSpectralNorms folded
     assert main(["export", "asc-factorized", str(run), "--onnx", str(out), "--variant", "lmf-ssn"]) == 0
     assert out.stat().st_size > 0
@@ -210,3 +225,12 @@ def test_resume_skips_finished_stages(smoke_run):
     stage = json.loads((smoke_run / "stages" / "lmf-official-seed0.json").read_text())
     assert main(["run", "asc-factorized", "--resume", str(smoke_run)]) == 0
     assert json.loads((smoke_run / "stages" / "lmf-official-seed0.json").read_text()) == stage
+
+
+def test_best_epoch_skips_the_first_epochs():
+    from devicelab.methods.asc_factorized.recipe import _best_epoch
+
+    history = [{"epoch": e, "val_acc": v} for e, v in enumerate([90.0, 50.0, 70.0, 70.0, 60.0])]
+    assert _best_epoch(history, 0) == 0
+    assert _best_epoch(history, 1) == 2  # ties go to the earlier epoch
+    assert _best_epoch(history, 5) is None

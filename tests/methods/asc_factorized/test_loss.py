@@ -62,8 +62,8 @@ def test_mining_modes_differ_and_give_gradients():
     for mining in ("batch_all", "batch_hard", "semi_hard"):
         loss, _ = environment_triplet_loss(emb, scenes, envs, M, mining)
         (grad,) = torch.autograd.grad(loss, emb)
-        assert float(loss) > 0 and grad.abs().sum() > 0
-        values[mining] = float(loss)
+        assert loss.item() > 0 and grad.abs().sum() > 0
+        values[mining] = loss.item()
     assert values["batch_hard"] >= values["batch_all"]  # the hardest triplet of an anchor is its largest
     with pytest.raises(ValueError, match="mining='random'"):
         environment_triplet_loss(emb, scenes, envs, M, "random")  # type: ignore[arg-type]

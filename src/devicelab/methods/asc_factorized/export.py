@@ -60,7 +60,7 @@ def export_run(run_dir: str | Path, options: Mapping[str, Any]) -> Path:
     path = run_dir / "models" / f"{name}.safetensors"
     if not path.exists():
         available = sorted(
-            p.stem for p in (run_dir / "models").glob("*.safetensors") if ".best" not in p.name
+            p.stem for p in (run_dir / "models").glob("*.safetensors") if not p.stem.endswith("-best")
         )
         raise FileNotFoundError(
             f"{path}: no such trained model; available: "

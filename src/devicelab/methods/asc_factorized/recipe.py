@@ -238,7 +238,7 @@ def train_stage(task: SceneTask, stage: Stage, ctx: RunContext) -> dict[str, Any
         stage.seed,
     )
     val_ix = torch.as_tensor(split.validation, dtype=torch.long)
-    best_path = ctx.run_dir / "models" / f"{stage.name}.best"
+    best_path = ctx.run_dir / "models" / f"{stage.name}-best"
     checkpoint = ctx.checkpoint(stage.name)
     restored = checkpoint.loop_state()
     best = {"acc": -math.inf}
