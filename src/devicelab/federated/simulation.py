@@ -39,11 +39,15 @@ def run_flower_simulation(
     *,
     run_dir: Path | None = None,
     verbose: bool = False,
+    client_task: Callable[[Any], tuple[FedAlgorithm, Callable[[int], Any], FederatedConfig]] | None = None,
 ) -> RunResult:
     """Run ``algo`` under ``flwr.simulation.run_simulation`` with ``cfg.num_partitions`` virtual nodes.
 
     Writes ``result.json`` and ``arrays.safetensors`` into ``run_dir`` when given. Raises
     :class:`FederatedRunError` when the ServerApp produced no result or a client raised an unexpected error.
+    ``client_task(context) -> (algo, data_fn, cfg)``, when given, is what the ClientApp builds its side from
+    (a picklable object holding configs and paths, so the server's evaluation data never reaches a client);
+    by default the clients share ``algo`` and ``data_fn`` with the server.
     """
     env.apply()
     from flwr.simulation import run_simulation
@@ -58,7 +62,7 @@ def run_flower_simulation(
         box["result"] = result
 
     client_app = make_client_app(
-        lambda context: (algo, data_fn, cfg), tuple(getattr(algo, "stages", ("train",)))
+        client_task or (lambda context: (algo, data_fn, cfg)), tuple(getattr(algo, "stages", ("train",)))
     )
     server_app = make_server_app(lambda context: (algo, cfg), sink)
     temp_dir = tempfile.mkdtemp(prefix="dl-ray-")  # short: Ray's socket paths allow ~107 characters

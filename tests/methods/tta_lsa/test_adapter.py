@@ -40,6 +40,26 @@ def test_zero_init_adapter_reproduces_the_source_head_bit_for_bit(descriptor, de
         assert torch.equal(adapter.adapted_logits(h, linear, prior), linear(h))
 
 
+@pytest.mark.parametrize("descriptor", ["scalar", "vector"])
+def test_anchored_adapter_is_the_source_head_at_the_source_prior_whatever_it_learned(descriptor):
+    torch.manual_seed(0)
+    linear = nn.Linear(16, 10)
+    h = torch.randn(32, 16)
+    anchored = LabelShiftAdapter(10, 16, PI_S, AdapterConfig(descriptor=descriptor, anchor="source"))
+    free = LabelShiftAdapter(10, 16, PI_S, AdapterConfig(descriptor=descriptor, anchor="none"))
+    free.load_state_dict(anchored.state_dict())
+    with torch.no_grad():  # stands for a trained adapter: every output moves
+        for adapter in (anchored, free):
+            adapter.mlp[-1].weight.normal_(0, 0.1)
+            adapter.mlp[-1].bias.normal_(0, 0.1)
+    free.load_state_dict(anchored.state_dict())
+    with torch.no_grad():
+        assert torch.equal(anchored.adapted_logits(h, linear, PI_S), linear(h))
+        assert not torch.allclose(free.adapted_logits(h, linear, PI_S), linear(h), atol=1e-3)
+        # away from π_s the anchored adapter changes the head by the difference of its two outputs
+        assert not torch.allclose(anchored.adapted_logits(h, linear, PI_S.flip(0)), linear(h), atol=1e-3)
+
+
 def test_parameter_count_follows_the_spec():
     adapter = LabelShiftAdapter(10, 64, PI_S)
     assert adapter.output_size == 2 * 64 + 10 * 64 + 10

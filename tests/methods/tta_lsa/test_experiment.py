@@ -12,7 +12,8 @@ from devicelab.methods.tta_lsa.config import PAIRED_METHODS
 
 
 def _smoke_args(glyph_fixture, *extra):
-    """The spec's smoke sizes (§4: n_max 60, 256 samples per domain, batch 64) on the generated fixture."""
+    """The spec's smoke sizes (§4: 256 samples per domain, batch 64) on the generated fixture; n_max 30, half
+    of a class's 60 images, so the adapter's held-out draw fits beside the source set."""
     return [
         "run",
         "tta-lsa",
@@ -20,7 +21,7 @@ def _smoke_args(glyph_fixture, *extra):
         "smoke",
         f"glyph_root={glyph_fixture}",
         "source.domains=[serif, sans]",
-        "source.n_max=60",
+        "source.n_max=30",
         "stream.size=256",
         "stream.per_class=64",
         "stream.batch_size=64",
@@ -48,7 +49,7 @@ def test_smoke_run_writes_metrics_claims_tables_and_plots(glyph_fixture, capsys)
     assert any("Online accuracy" in t for t in result["tables"])
     assert sorted(result["plots"]) == ["plots/accuracy_backward.png", "plots/accuracy_uniform.png"]
     meta = json.loads((run_dir / "checkpoints" / "source-seed0.json").read_text())
-    assert meta["rho_s"] == 10 and len(meta["class_counts"]) == 10 and meta["arch"] == "cnn-tiny"
+    assert meta["rho_s"] == 10 and len(meta["class_counts"]) == 10 and meta["arch"] == "glyphnet"
     assert "tent+lsa" in capsys.readouterr().out
 
     # glyph-digits-c was written in the CIFAR-10-C layout: 5 severities × N stacked, uint8

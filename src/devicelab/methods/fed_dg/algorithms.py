@@ -46,6 +46,7 @@ __all__ = [
     "FedSR",
     "LocalTraining",
     "ModelConfig",
+    "adapter_alphas",
     "build_model",
     "evaluate",
     "load_arrays",
@@ -157,6 +158,8 @@ class FedAvg(TorchFedAvg):
 
     model: ModelConfig = field(default_factory=ModelConfig)
     build_model: Callable[[ModelConfig], nn.Module] = build_model  # the module-level builder above
+    # inference modes of the last evaluation; the adapter's modes only where an adapter was trained (FedFD)
+    final_eval_modes: tuple[str, ...] = ("global", "instance", "testbatch")
 
     def wire_keys(self, plan: RoundPlan) -> set[str]:
         return {k for k in self.state_keys() if not is_adapter_key(k)}
@@ -168,7 +171,7 @@ class FedAvg(TorchFedAvg):
     def server_eval(self, arrays: Arrays, plan: RoundPlan) -> dict[str, float]:
         if self.eval_data is None:
             return {}
-        modes = EVAL_MODES if plan.round == self.num_rounds else ("global",)
+        modes = self.final_eval_modes if plan.round == self.num_rounds else ("global",)
         return {
             f"acc-{m}": a for m, a in evaluate(self, arrays, *self.eval_data, modes, self.eval_batch).items()
         }
@@ -290,8 +293,10 @@ class FedFD(FedAvg):
     ifa_rounds: int = 3
     ifa_schedule: str = "second_stage"  # "second_stage" | "joint"
     ifa_lr: float = 0.01
+    ifa_optimizer: str = "sgd"  # "sgd" (momentum as the main stage) | "adam"
     global_var: str = "mean"  # "mean" | "pooled"
     name: str = "fedfd"
+    final_eval_modes: tuple[str, ...] = EVAL_MODES
     stages: tuple[str, ...] = ("train", "ifa")
 
     def __post_init__(self) -> None:
@@ -301,6 +306,8 @@ class FedFD(FedAvg):
             raise ValueError(f"ifa_schedule={self.ifa_schedule!r}: expected 'second_stage' or 'joint'")
         if self.global_var not in ("mean", "pooled"):
             raise ValueError(f"global_var={self.global_var!r}: expected 'mean' or 'pooled'")
+        if self.ifa_optimizer not in ("sgd", "adam"):
+            raise ValueError(f"ifa_optimizer={self.ifa_optimizer!r}: expected 'sgd' or 'adam'")
 
     @property
     def num_rounds(self) -> int:
@@ -337,7 +344,10 @@ class FedFD(FedAvg):
         for n, p in model.named_parameters():
             p.requires_grad_(is_adapter_key(n))
         model.eval()  # buffers frozen; IFA mode uses them as the global statistics
-        opt = torch.optim.SGD(adapter, lr=self.ifa_lr, momentum=self.train.momentum)
+        if self.ifa_optimizer == "adam":
+            opt: torch.optim.Optimizer = torch.optim.Adam(adapter, lr=self.ifa_lr)
+        else:
+            opt = torch.optim.SGD(adapter, lr=self.ifa_lr, momentum=self.train.momentum)
         with bn_mode(model, "ifa"):
             loss_sum, correct, seen = self.run_epochs(model, opt, data, plan, None)
         return self.reply(model, data, plan, loss_sum, correct, seen, keep_state=False)
@@ -439,3 +449,23 @@ def evaluate(
                 correct += int((logits.argmax(1) == labels[start : start + bs]).sum())
         out[mode] = 100.0 * correct / max(len(labels), 1)
     return out
+
+
+@torch.no_grad()
+def adapter_alphas(
+    algo: FedAvg, arrays: Arrays, images: torch.Tensor, initial: bool = False, batch_size: int = 256
+) -> list[float]:
+    """The adapter's mixing weight alpha (the share of instance statistics), averaged over ``images`` and
+    channels, per BN layer from the input side; ``initial=True``: the adapter at its initial values."""
+    with torch.random.fork_rng(devices=[]):  # building a model must not move the caller's RNG
+        model = build_model(algo.model)
+    load_arrays(model, strip_adapter(arrays) if initial else arrays)
+    model.eval()
+    layers = list(fedfd_layers(model).values())
+    sums = [0.0] * len(layers)
+    with bn_mode(model, "ifa"):
+        for start in range(0, len(images), batch_size):
+            model(images[start : start + batch_size])
+            for i, layer in enumerate(layers):
+                sums[i] += float(layer.last_alpha.mean(1).sum())
+    return [total / max(len(images), 1) for total in sums]

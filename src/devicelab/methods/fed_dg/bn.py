@@ -116,6 +116,7 @@ class FedFDBatchNorm2d(nn.BatchNorm2d):
         self.rng: np.random.Generator | None = None
         self.alpha_override: float | None = None
         self.last_u: torch.Tensor | None = None
+        self.last_alpha: torch.Tensor | None = None  # (B, C) of the last ifa / instance pass (reporting)
         self._register_load_state_dict_pre_hook(_keep_adapter_if_absent, with_module=True)
 
     # -- statistics ---------------------------------------------------------------------------------------
@@ -143,18 +144,22 @@ class FedFDBatchNorm2d(nn.BatchNorm2d):
         if self.global_stats is None:
             raise RuntimeError("mix mode needs the frozen global statistics (bn_mode(..., global_stats=...))")
         if self.local_stats == "batch":
-            mu_k = x.mean(dim=(0, 2, 3))[None, :, None, None]  # (1, C, 1, 1)
-            var_k = x.var(dim=(0, 2, 3), unbiased=False)[None, :, None, None]
+            var_k, mu_k = torch.var_mean(x, dim=(0, 2, 3), unbiased=False)  # (C,) each
+            var_k, mu_k = var_k[None, :, None], mu_k[None, :, None]  # (1, C, 1)
         else:
-            mu_k = x.mean(dim=(2, 3), keepdim=True)  # (B, C, 1, 1)
-            var_k = x.var(dim=(2, 3), unbiased=False, keepdim=True)
+            var_k, mu_k = torch.var_mean(x, dim=(2, 3), unbiased=False)  # (B, C) each
+            var_k, mu_k = var_k[:, :, None], mu_k[:, :, None]  # (B, C, 1)
         sigma_k = torch.sqrt(var_k + self.eps)
-        mu_g, sigma_g = (t[None, :, None, None] for t in self.global_stats)
-        u = draw_u(self.num_features, self.u_dist, self.rng).to(x)[None, :, None, None]
+        mu_g, sigma_g = (t[None, :, None] for t in self.global_stats)
+        u = draw_u(self.num_features, self.u_dist, self.rng).to(x)[None, :, None]
         self.last_u = u.flatten()
         mu_mix = u * mu_k + (1 - u) * mu_g
         sigma_mix = u * sigma_k + (1 - u) * sigma_g
-        return self._affine((x - mu_mix) / sigma_mix)
+        # gamma ⊙ (x − mu_mix) / sigma_mix + beta as one scale and shift per (sample,) channel
+        scale = self.weight[None, :, None] / sigma_mix
+        shift = self.bias[None, :, None] - mu_mix * scale
+        b, c = x.shape[:2]
+        return torch.addcmul(shift, x.reshape(b, c, -1), scale).reshape(x.shape)
 
     def _forward_adapted(self, x: torch.Tensor) -> torch.Tensor:
         """FedFD-A: alpha-mix of instance and global statistics, alpha from the adapter (spec §2.4)."""
@@ -169,6 +174,7 @@ class FedFDBatchNorm2d(nn.BatchNorm2d):
             alpha = torch.zeros_like(mu_i)  # too few positions for instance statistics
         else:
             alpha = self.ifa(mu_i, sigma_i, mu_g, sigma_g)
+        self.last_alpha = alpha.detach()
         mu_a = alpha * mu_i + (1 - alpha) * mu_g
         sigma_a = alpha * sigma_i + (1 - alpha) * sigma_g
         return self._affine((x - mu_a[:, :, None, None]) / sigma_a[:, :, None, None])

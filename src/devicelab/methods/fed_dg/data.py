@@ -7,6 +7,8 @@ by the server's evaluation. Every read goes through a :class:`DomainSource` that
 
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -39,19 +41,43 @@ class DirectoryDomains:
     ``devicelab.data.datasets.domains``.
 
     With ``check`` every image is verified on creation, so a corrupt file stops the run before any round
-    with an error naming it, not when its domain is first read.
+    with an error naming it, not when its domain is first read; with ``cache_dir`` the decoded arrays are
+    written there once (:meth:`prepare`) and the check is skipped once they are all there.
     """
 
     root: Path
     image_size: int = 32
     access_log: list[tuple[str, str, str]] = field(default_factory=list)
     check: bool = True
+    # decoded (domain, split) arrays as .npy files, written once and read by every later stage and run; a
+    # built corpus only (its folder is immutable once built; the key is its manifest's checksum)
+    cache_dir: Path | None = None
 
     def __post_init__(self) -> None:
-        if self.check:
+        if self.check and not self._cache_complete():
             from devicelab.data.datasets.domains import check_images
 
             check_images(self.root)
+
+    def _cache_files(self, domain: str, split: str) -> tuple[Path, Path] | None:
+        if self.cache_dir is None:
+            return None
+        stem = self.cache_dir / f"{domain}-{split}-{self.image_size}"
+        return stem.with_suffix(".images.npy"), stem.with_suffix(".labels.npy")
+
+    def _cache_complete(self) -> bool:
+        """True when every domain's train and test arrays are cached (their images were decoded once)."""
+        if self.cache_dir is None:
+            return False
+        files = [self._cache_files(d, sp) for d in self.domains() for sp in ("train", "test")]
+        return all(f is not None and f[0].is_file() and f[1].is_file() for f in files)
+
+    def prepare(self) -> None:
+        """Decode and cache every domain's train and test split now (once per corpus), so that stages read
+        arrays instead of images."""
+        for domain in self.domains():
+            for split in ("train", "test"):
+                self._decoded(domain, split)
 
     def domains(self) -> list[str]:
         from devicelab.data.datasets.domains import list_domains
@@ -64,11 +90,25 @@ class DirectoryDomains:
         return len(class_names(self.root))
 
     def load(self, domain: str, split: str, who: str) -> ImagesLabels:
+        self.access_log.append((who, domain, split))
+        return self._decoded(domain, split)
+
+    def _decoded(self, domain: str, split: str) -> ImagesLabels:
         from devicelab.data.datasets.domains import load_domain
 
-        self.access_log.append((who, domain, split))
+        files = self._cache_files(domain, split) if split in ("train", "test") else None
+        if files is not None and files[0].is_file() and files[1].is_file():
+            return np.load(files[0], allow_pickle=False), np.load(files[1], allow_pickle=False)
         images, labels = load_domain(self.root, domain, split=split, image_size=self.image_size)
-        return np.asarray(images, dtype=np.uint8), np.asarray(labels, dtype=np.int64)
+        images, labels = np.asarray(images, dtype=np.uint8), np.asarray(labels, dtype=np.int64)
+        if files is not None:
+            files[0].parent.mkdir(parents=True, exist_ok=True)
+            for path, array in zip(files, (images, labels)):
+                tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+                with open(tmp, "wb") as f:
+                    np.save(f, array, allow_pickle=False)
+                os.replace(tmp, path)  # atomic: a half-written cache file is never read
+        return images, labels
 
 
 @dataclass
@@ -92,6 +132,40 @@ class ArrayDomains:
             parts = [self.data[domain][s] for s in ("train", "test")]
             return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
         return self.data[domain][split]
+
+
+@dataclass
+class SyntheticDomains:
+    """The generated domains of :func:`synthetic_domains` as their parameters: generated on first use in each
+    process, so the object travels (to a worker or a Flower client) as a config, never as arrays."""
+
+    num_domains: int = 3
+    classes: int = 10
+    per_class: int = 16
+    size: int = 16
+    seed: int = 0
+    access_log: list[tuple[str, str, str]] = field(default_factory=list)
+    _data: ArrayDomains | None = field(default=None, repr=False)
+
+    def _domains(self) -> ArrayDomains:
+        if self._data is None:
+            self._data = synthetic_domains(
+                self.num_domains, self.classes, self.per_class, self.size, self.seed
+            )
+        return self._data
+
+    def domains(self) -> list[str]:
+        return self._domains().domains()
+
+    def num_classes(self) -> int:
+        return self._domains().num_classes()
+
+    def load(self, domain: str, split: str, who: str) -> ImagesLabels:
+        self.access_log.append((who, domain, split))
+        return self._domains().load(domain, split, who)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_data": None}
 
 
 def synthetic_domains(
@@ -221,18 +295,27 @@ class LodoSplit:
         return to_tensor(images[idx], self.normalize), torch.from_numpy(labels[idx])
 
 
+def corpus_cache_dir(root: Path) -> Path:
+    """``$DEVICELAB_DATA/_cache/fed-dg/<corpus folder>-<checksum of its manifest>``: decoded arrays of one
+    build of a corpus (a rebuilt corpus has a new manifest, hence a new folder)."""
+    from devicelab.core.paths import data_root
+
+    digest = hashlib.sha256((Path(root) / "manifest.json").read_bytes()).hexdigest()[:16]
+    return data_root() / "_cache" / "fed-dg" / f"{Path(root).parent.name}-{Path(root).name}-{digest}"
+
+
 def domain_source(cfg: FedDGConfig, ctx: RunContext | None) -> tuple[DomainSource, str]:
     """The domains to use and the name of their data set (``glyph``, ``synthetic``, ``pacs``, ...): the
     ``--data`` folder, else the generated domains (``corpus: synthetic``), else the built corpus."""
     if cfg.corpus == "synthetic" and (ctx is None or ctx.data_path is None):
-        return synthetic_domains(num_domains=3, num_classes=10, per_class=16, size=16), "synthetic"
+        return SyntheticDomains(num_domains=3, classes=10, per_class=16, size=16), "synthetic"
     if ctx is None:
         raise ValueError("a corpus other than 'synthetic' needs a run context")
     from devicelab.core.sources import resolve_data
 
     data = resolve_data(ctx, cfg.corpus)
     if data.is_corpus:
-        return DirectoryDomains(data.path, cfg.image_size), "glyph"
+        return DirectoryDomains(data.path, cfg.image_size, cache_dir=corpus_cache_dir(data.path)), "glyph"
     from devicelab.data.datasets.domains import detect_layout
 
     layout = detect_layout(data.path)

@@ -18,10 +18,10 @@ from devicelab.core.experiment import Experiment
 from devicelab.core.run import RunContext
 from devicelab.core.stages import Stage, plan_stages, run_stages
 from devicelab.methods.fed_dg.config import CLAIM_METHODS, FedDGConfig
-from devicelab.methods.fed_dg.data import domain_source
+from devicelab.methods.fed_dg.data import DirectoryDomains, domain_source
 from devicelab.methods.fed_dg.export import export_run
 from devicelab.methods.fed_dg.recipe import METRIC_SOURCES, flower_check_stage, lodo_stage
-from devicelab.methods.fed_dg.report import comparison_table, paired_table
+from devicelab.methods.fed_dg.report import alpha_table, comparison_table, paired_table
 
 PAPER = "Feature Diversification and Adaptation for Federated Domain Generalization (ECCV 2024)"
 
@@ -38,6 +38,8 @@ def plan(cfg: FedDGConfig, domains: list[str]) -> list[Stage]:
 def run(cfg: FedDGConfig, ctx: RunContext) -> dict[str, Any]:
     """Leave-one-domain-out sweep of method and baselines; returns per-seed LODO means (%)."""
     source, dataset = domain_source(cfg, ctx)
+    if isinstance(source, DirectoryDomains) and source.cache_dir is not None:
+        source.prepare()  # decode every image once per corpus; stages then read cached arrays
     stages = plan(cfg, source.domains())
     held = list(dict.fromkeys(s.condition for s in stages))
     if cfg.backbone == "resnet18" and not cfg.init_weights:
@@ -54,12 +56,24 @@ def run(cfg: FedDGConfig, ctx: RunContext) -> dict[str, Any]:
         metrics[prefix + key] = [statistics.fmean(results[(method, d, s)][mode] for d in held) for s in seeds]
     ctx.add_table(comparison_table(metrics, prefix))
     ctx.add_table(paired_table(results, held, cfg.seeds))
+    layers = len(results[("fedfd", held[0], cfg.seeds[0])].get("alpha_ifa", []))
+    for key, name in (("alpha_ifa_init", "fedfd_a_adapter_init"), ("alpha_ifa", "fedfd_a")):
+        for i in range(layers):  # mean alpha per BN layer: over held-out domains, one value per seed
+            metrics[f"alpha/{name}/l{i + 1}"] = [
+                statistics.fmean(results[("fedfd", d, s)][key][i] for d in held) for s in cfg.seeds
+            ]
+    if layers:
+        ctx.add_table(alpha_table(metrics, layers))
     if cfg.flower_check_rounds > 0:
         check = Stage("flower-check", cfg.seeds[0], held[0])
         metrics.update(
             run_stages(ctx, [check], flower_check_stage, source, workers=1, threads=cfg.client_threads)[
                 check.name
             ]
+        )
+        ctx.note(
+            f"engines: loop vs Flower on {held[0]}, seed {cfg.seeds[0]}, {cfg.flower_check_rounds} rounds "
+            f"(the last an adapter round): largest |array difference| {metrics['flower_max_abs_diff']:.3g}"
         )
     metrics["wall_per_run_s"] = statistics.fmean(r["wall_s"] for r in results.values())
     if dataset == "synthetic":
@@ -169,6 +183,16 @@ EXPERIMENT = Experiment(
     claims=CLAIMS,
     corpora=("glyph-digits",),
     docs="docs/methods/fed-dg.md",
-    headline=("fedavg", "fedfd", "fedfd_a", "fedfd_ttbn", "fedprox", "fedbn_ttbn", "fedsr"),
+    headline=(
+        "fedavg",
+        "fedfd",
+        "fedfd_a",
+        "fedfd_a_adapter_init",
+        "fedfd_ttbn",
+        "flower_max_abs_diff",
+        "fedprox",
+        "fedbn_ttbn",
+        "fedsr",
+    ),
     export=export_run,
 )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from devicelab.methods.fed_dg.algorithms import (
     FedSR,
     LocalTraining,
     ModelConfig,
+    adapter_alphas,
 )
 from devicelab.methods.fed_dg.algorithms import evaluate as evaluate_modes
 from devicelab.methods.fed_dg.config import FedDGConfig
@@ -78,6 +80,7 @@ def make_algorithm(
             ifa_rounds=cfg.ifa_rounds,
             ifa_schedule=cfg.ifa_schedule,
             ifa_lr=cfg.ifa_lr,
+            ifa_optimizer=cfg.ifa_optimizer,
             global_var=cfg.global_var,
         )
     raise ValueError(f"unknown method {method!r}; valid: fedavg, fedprox, fedbn, fedsr, fedfd")
@@ -117,7 +120,11 @@ def run_one(
     if engine == "flower":
         from devicelab.federated.simulation import run_flower_simulation
 
-        result = run_flower_simulation(algo, split.client_data, fcfg)
+        # clients build their side from configs and the source's folder; the test set stays with the server
+        task = ClientTask(
+            method, cfg, source, held_out, seed, algo.rounds, getattr(algo, "ifa_rounds", 0), fcfg
+        )
+        result = run_flower_simulation(algo, split.client_data, fcfg, client_task=task)
     else:
         result = run_loop(
             algo,
@@ -135,12 +142,53 @@ def run_one(
         "round_wall_s": [r.wall_s for r in result.rounds],
     }
     out.update({k.removeprefix("acc-"): v for k, v in final.items()})
+    if isinstance(algo, FedFD) and algo.ifa_rounds > 0:  # the adapter's mixing weights, before and after
+        out["alpha_ifa_init"] = adapter_alphas(algo, result.arrays, test_x, initial=True)
+        out["alpha_ifa"] = adapter_alphas(algo, result.arrays, test_x)
     if isinstance(algo, FedBN):
         weights = {p: len(split.client_data(p)) for p in result.client_states}
         merged = algo.merge_client_bn(result.arrays, result.client_states, weights)
         accs = evaluate_modes(algo, merged, test_x, test_y, ("global", "instance"))
         out["avg"], out["ttbn"] = accs["global"], accs["instance"]
     return out
+
+
+@dataclass
+class ClientTask:
+    """What a Flower client builds its side of one sub-run from: the config, the domain source (a folder or
+    the parameters of generated domains, never tensors), the held-out domain, the seed and the method. The
+    algorithm is built without the server's evaluation data; partitions load lazily, once per process."""
+
+    method: str
+    cfg: FedDGConfig
+    source: DomainSource
+    held_out: str
+    seed: int
+    rounds: int
+    ifa_rounds: int
+    fcfg: FederatedConfig
+    _built: tuple | None = field(default=None, repr=False)
+
+    def __call__(self, context: Any) -> tuple[FedAvg, Callable[[int], Any], FederatedConfig]:
+        if self._built is None:
+            normalize = "imagenet" if self.cfg.backbone == "resnet18" else "unit"
+            split = LodoSplit(
+                self.source,
+                self.held_out,
+                self.cfg.train_per_domain,
+                self.cfg.test_per_domain,
+                self.seed,
+                normalize=normalize,
+            )
+            algo = make_algorithm(self.method, self.cfg, self.seed, self.source.num_classes(), None)
+            algo.rounds = self.rounds
+            if isinstance(algo, FedFD):
+                algo.ifa_rounds = self.ifa_rounds
+            self._built = (algo, split.client_data, self.fcfg)
+        return self._built
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_built": None}  # travels as configs; built again where it lands
 
 
 # metric key -> (method run, inference mode)

@@ -12,6 +12,7 @@ PAIRS = {
     "FedFD − FedAvg": (("fedfd", "global"), ("fedavg", "global")),
     "FedFD-A − FedFD": (("fedfd", "ifa"), ("fedfd", "global")),
     "FedFD-A − FedFD+TTBN": (("fedfd", "ifa"), ("fedfd", "instance")),
+    "FedFD-A − adapter at init": (("fedfd", "ifa"), ("fedfd", "ifa-init")),
 }
 
 
@@ -35,4 +36,18 @@ def paired_table(
             diffs = [results[(m1, d, s)][k1] - results[(m2, d, s)][k2] for s in seeds]
             row[name] = format_per_seed(diffs, 2, sign=True, n=False)
         rows.append(row)
+    return markdown_table(rows)
+
+
+def alpha_table(metrics: Mapping[str, Any], layers: int) -> str:
+    """The adapter's mixing weight alpha per BN layer (mean over held-out domains, then seeds), at its initial
+    values and after the adapter rounds."""
+    rows = [
+        {
+            "BN layer": i + 1,
+            "alpha at init": format_per_seed(metrics[f"alpha/fedfd_a_adapter_init/l{i + 1}"], 4, n=False),
+            "alpha after the adapter rounds": format_per_seed(metrics[f"alpha/fedfd_a/l{i + 1}"], 4, n=False),
+        }
+        for i in range(layers)
+    ]
     return markdown_table(rows)

@@ -39,6 +39,9 @@ class AdapterConfig:
     rank: int = ranged(16, low=1)
     rho_max: float = 100.0  # scalar descriptor: u = s / ln ρ_max
     eps: float = 1e-3  # vector descriptor: u = max(ln π − ln π_s, ln ε)
+    # "source": the adapter outputs g_φ(u(π)) − g_φ(u(π_s)), so at the source prior the head is the source
+    # head whatever φ learned, and every change it makes is a function of the label shift; "none": g_φ(u(π))
+    anchor: Literal["source", "none"] = "source"
 
 
 def source_ranks(source_prior: torch.Tensor) -> torch.Tensor:
@@ -92,6 +95,8 @@ class LabelShiftAdapter(nn.Module):
             )
         if cfg.rho_max <= 1:
             raise ValueError(f"adapter rho_max must be > 1, got {cfg.rho_max}")
+        if cfg.anchor not in ("source", "none"):
+            raise ValueError(f"adapter anchor must be source or none, got {cfg.anchor!r}")
         source_prior = torch.as_tensor(source_prior, dtype=torch.float32)
         if source_prior.shape != (num_classes,) or torch.any(source_prior <= 0):
             raise ValueError(f"source_prior must be {num_classes} positive class frequencies")
@@ -127,6 +132,8 @@ class LabelShiftAdapter(nn.Module):
         """(γ, β, ΔW, Δb) for one prior (K,): shapes (D,), (D,), (K, D), (K,)."""
         k, d = self.num_classes, self.feature_dim
         out = self.mlp(self.describe(prior))  # (P,)
+        if self.config.anchor == "source":  # zero change at π_s: the source head there, whatever φ is
+            out = out - self.mlp(self.describe(self.source_prior))
         delta_gamma, beta = out[:d], out[d : 2 * d]
         w_part, delta_b = out[2 * d : 2 * d + self.delta_w_size], out[2 * d + self.delta_w_size :]
         if self.config.delta_w == "full":

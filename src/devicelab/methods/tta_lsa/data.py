@@ -129,6 +129,31 @@ def long_tailed_source(pools: Pools, cfg: TTALSAConfig, seed: int) -> tuple[np.n
     return sample_domain_indices(pools.source_labels, counts, seed=seed), counts
 
 
+def adapter_source(pools: Pools, cfg: TTALSAConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the adapter's training images and their class counts.
+
+    ``adapter_training.data="held_out"``: a second long-tailed draw from the pool images the source model was
+    not trained on, with the source's class proportions (its counts, scaled down where fewer images are left),
+    so the adapter learns on features the model did not fit; ``"source"``: the source model's own training
+    set (:func:`long_tailed_source`). The counts returned are the source's (they define π_s).
+    """
+    fitted, counts = long_tailed_source(pools, cfg, seed)
+    if cfg.adapter_training.data == "source":
+        return fitted, counts
+    rest = np.setdiff1d(np.arange(len(pools.source_labels)), fitted)
+    available = np.bincount(pools.source_labels[rest], minlength=len(counts))
+    scale = min(1.0, float(np.min(available / np.maximum(counts, 1))))  # same proportions, what is left
+    held_counts = np.floor(counts * scale).astype(np.int64)
+    if held_counts.min() < 1:
+        raise ConfigError(
+            f"adapter_training.data=held_out: too few images beyond the source model's training set "
+            f"({available.tolist()} per class); lower source.n_max or use adapter_training.data=source"
+        )
+    draw_seed = int(child_rng(seed, "adapter-data").integers(2**31))
+    chosen = sample_domain_indices(pools.source_labels[rest], held_counts, seed=draw_seed)
+    return rest[chosen], counts
+
+
 @dataclass
 class Domain:
     """One test domain's stream: a corruption at a severity, resampled to a target prior."""

@@ -21,7 +21,7 @@ from devicelab.core.seeding import child_rng, seed_everything
 from devicelab.core.stages import Stage
 from devicelab.methods.tta_lsa.adapter import LabelShiftAdapter
 from devicelab.methods.tta_lsa.config import parse_variant
-from devicelab.methods.tta_lsa.data import Domain, Pools, long_tailed_source, make_domains
+from devicelab.methods.tta_lsa.data import Domain, Pools, adapter_source, long_tailed_source, make_domains
 from devicelab.methods.tta_lsa.estimator import PriorEstimator
 from devicelab.methods.tta_lsa.evaluate import run_stream
 from devicelab.methods.tta_lsa.heads import make_head
@@ -83,7 +83,8 @@ def source_model(cfg: TTALSAConfig, ctx: RunContext, pools: Pools, seed: int) ->
 def label_shift_adapter(
     cfg: TTALSAConfig, ctx: RunContext, model: torch.nn.Module, pools: Pools, meta: dict, seed: int
 ) -> LabelShiftAdapter:
-    """Train (or read back) the adapter of one seed on the cached features of its LT source set."""
+    """Train (or read back) the adapter of one seed on the cached features of its LT adapter set (a held-out
+    draw the source model was not trained on, by default; :func:`adapter_source`)."""
     counts = np.asarray(meta["class_counts"], dtype=np.float64)
     rho_max = cfg.adapter.rho_max or max(100.0, 2.0 * cfg.source.rho)
     config = dataclasses.replace(cfg.adapter, rho_max=rho_max)
@@ -96,7 +97,7 @@ def label_shift_adapter(
         weights, _ = load_model_weights(path)
         adapter.load_state_dict(weights)
         return adapter.eval().requires_grad_(False)
-    idx, _ = long_tailed_source(pools, cfg, seed)
+    idx, _ = adapter_source(pools, cfg, seed)
     x = images_to_tensor(pools.source_images[idx])
     y = torch.as_tensor(pools.source_labels[idx])
     settings = cfg.adapter_training

@@ -39,15 +39,17 @@ def images_to_tensor(images: np.ndarray) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class SourceTraining:
-    """How the source model is trained (spec §4, [reconstruction])."""
+    """How the source model is trained (spec §4, [reconstruction]); ``schedule="cosine"`` decays the learning
+    rate to zero over the epochs (either optimizer), so the last epoch leaves a converged model."""
 
     epochs: int = ranged(30, low=1)
     optimizer: Literal["adam", "sgd"] = "adam"
-    lr: float = ranged(1e-3, low=0)
+    lr: float = ranged(2e-3, low=0)
     momentum: float = ranged(0.9, low=0, high=1)
     weight_decay: float = ranged(0.0, low=0)
     batch_size: int = ranged(128, low=1)
     loss: Literal["ce", "balanced_softmax"] = "ce"
+    schedule: Literal["cosine", "constant"] = "cosine"
 
 
 def train_source(
@@ -64,7 +66,6 @@ def train_source(
     al. 2020) so the model's plain logits estimate a balanced posterior."""
     if settings.optimizer == "adam":
         optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-        scheduler = None
     else:
         optimizer = torch.optim.SGD(
             model.parameters(),
@@ -73,7 +74,11 @@ def train_source(
             weight_decay=settings.weight_decay,
             nesterov=True,
         )
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(settings.epochs, 1))
+    scheduler = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(settings.epochs, 1))
+        if settings.schedule == "cosine"
+        else None
+    )
     log_prior = source_prior.log()
 
     def train_epoch(epoch: int) -> dict[str, float]:
@@ -124,6 +129,9 @@ class AdapterTraining:
     lr: float = ranged(1e-3, low=0)
     mode: Literal["cached", "test_like"] = "cached"
     schedule: Literal["cosine", "constant"] = "cosine"  # learning-rate schedule over the steps
+    # "held_out": a second long-tailed draw with the source's class counts, disjoint from the images the
+    # source model was trained on (the model's features there are not fitted); "source": the same images
+    data: Literal["held_out", "source"] = "held_out"
 
 
 def sample_training_prior(adapter: LabelShiftAdapter, rng: np.random.Generator) -> torch.Tensor:
