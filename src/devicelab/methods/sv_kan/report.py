@@ -102,10 +102,12 @@ def add_plots(ctx: RunContext, groups: Mapping[str, list[dict[str, Any]]]) -> No
                     label=DESCRIPTIONS.get(variant, variant),
                 )
                 drawn = True
-    ticks = [0.01, 0.02, 0.05, 0.1, 0.2, 0.4]
+    ticks = [0.002, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6]
     for ax, kind in zip(axes, ("TK", "NTK")):
         ax.set_xticks([probit(t) for t in ticks], [f"{100 * t:g}" for t in ticks])
         ax.set_yticks([probit(t) for t in ticks], [f"{100 * t:g}" for t in ticks])
+        ax.set_xlim(probit(0.001), probit(0.7))
+        ax.set_ylim(probit(0.001), probit(0.7))
         ax.set_xlabel("false acceptance rate (%)")
         ax.set_ylabel("miss rate (%)")
         ax.set_title(f"DET, {kind} trials (n_enrol 1, first seed)")
