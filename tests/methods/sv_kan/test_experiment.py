@@ -82,11 +82,25 @@ def test_resume_skips_finished_stages(smoke_run):
 def test_data_flag_reads_a_librispeech_root(tmp_path, monkeypatch):
     monkeypatch.setenv("DEVICELAB_RUNS", str(tmp_path / "runs"))
     root = make_librispeech(tmp_path / "LibriSpeech")
-    args = ["run", "sv-kan", "--profile", "smoke", "--data", str(root), "variants=[base, kan]"]
-    assert main([*args, "utterances_per_speaker=3", "probe_folds=2", "tsne_speakers=0"]) == 0
+    args = [
+        "run",
+        "sv-kan",
+        "--profile",
+        "smoke",
+        "--data",
+        str(root),
+        "variants=[ge2e, kan]",
+        "n_enrol=[1, 2]",
+    ]
+    assert (
+        main([*args, "utterances_per_speaker=3", "probe_folds=2", "tsne_speakers=0", "adv_input=pre_norm"])
+        == 0
+    )
     result = json.loads((_newest_run() / "metrics.json").read_text())
-    assert result["data_path"] == str(root)
-    assert "eer_ntk/kan" in result["metrics"] and result["metrics"]["train_utterances"] == 24
+    metrics = result["metrics"]
+    assert result["data_path"] == str(root) and metrics["train_utterances"] == 24
+    assert {"eer_ntk/kan", "eer_ntk/ge2e", "eer_ntk_e2/kan", "probe_acc/ge2e"} <= set(metrics)
+    assert "corpus_confound" not in metrics  # real data: no built-in confound
 
 
 def test_bad_data_folder_is_named(tmp_path, capsys):
@@ -126,3 +140,14 @@ def test_claims_are_registered_as_the_spec_states_them():
         {"eer_avg/base": [12.0, 12.1, 11.9], "eer_avg/kan": [2.0, 2.1, 1.9]}, "quick"
     )
     assert result.verdict == "inconclusive" and "floor F-base" in result.note
+
+
+def test_librispeech_without_alignments_runs_text_independent_trials(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEVICELAB_RUNS", str(tmp_path / "runs"))
+    root = make_librispeech(tmp_path / "LibriSpeech", with_alignments=False)
+    args = ["run", "sv-kan", "--profile", "smoke", "--data", str(root), "variants=[base, kan]"]
+    assert main([*args, "keyword_source=none", "utterances_per_speaker=3", "tsne_speakers=0"]) == 0
+    result = json.loads((_newest_run() / "metrics.json").read_text())
+    assert "eer_ti/base" in result["metrics"] and not any(k.endswith("/kan") for k in result["metrics"])
+    assert any("KAN not trained" in n for n in result["notes"])
+    assert (_newest_run() / "plots" / "det.png").exists()

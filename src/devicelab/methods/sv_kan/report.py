@@ -85,34 +85,35 @@ def add_tables(
 
 
 def add_plots(ctx: RunContext, groups: Mapping[str, list[dict[str, Any]]]) -> None:
-    """DET curves (first seed of each model, TK and NTK) and t-SNE maps coloured by speaker and keyword."""
+    """DET curves (first seed of each model; TK, NTK or text-independent trials) and t-SNE maps coloured by
+    speaker and keyword."""
     from scipy.stats import norm
 
-    fig, axes = new_figure(2, figsize=(11, 4.5))
-    probit = lambda p: norm.ppf(min(max(p, 1e-4), 1 - 1e-4))  # noqa: E731
-    drawn = False
-    for i, (variant, runs) in enumerate(groups.items()):
-        det = runs[0].get("det", {}) if runs else {}
-        for ax, kind in zip(axes, ("tk", "ntk")):
-            if kind in det:
-                ax.plot(
-                    [probit(x) for x in det[kind]["fa"]],
-                    [probit(y) for y in det[kind]["miss"]],
-                    color=f"C{i}",
-                    label=DESCRIPTIONS.get(variant, variant),
-                )
-                drawn = True
-    ticks = [0.002, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6]
-    for ax, kind in zip(axes, ("TK", "NTK")):
-        ax.set_xticks([probit(t) for t in ticks], [f"{100 * t:g}" for t in ticks])
-        ax.set_yticks([probit(t) for t in ticks], [f"{100 * t:g}" for t in ticks])
-        ax.set_xlim(probit(0.001), probit(0.7))
-        ax.set_ylim(probit(0.001), probit(0.7))
-        ax.set_xlabel("false acceptance rate (%)")
-        ax.set_ylabel("miss rate (%)")
-        ax.set_title(f"DET, {kind} trials (n_enrol 1, first seed)")
-        ax.legend(fontsize=8)
-    if drawn:
+    names = {"tk": "TK", "ntk": "NTK", "ti": "text-independent"}
+    kinds = [k for k in names if any(runs and k in runs[0].get("det", {}) for runs in groups.values())]
+    if kinds:
+        fig, axes = new_figure(len(kinds), figsize=(5.5 * len(kinds), 4.5))
+        axes = axes if hasattr(axes, "__len__") else [axes]
+        probit = lambda p: norm.ppf(min(max(p, 1e-4), 1 - 1e-4))  # noqa: E731
+        ticks = [0.002, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6]
+        for ax, kind in zip(axes, kinds):
+            for i, (variant, runs) in enumerate(groups.items()):
+                det = runs[0].get("det", {}).get(kind) if runs else None
+                if det:
+                    ax.plot(
+                        [probit(x) for x in det["fa"]],
+                        [probit(y) for y in det["miss"]],
+                        color=f"C{i}",
+                        label=DESCRIPTIONS.get(variant, variant),
+                    )
+            ax.set_xticks([probit(t) for t in ticks], [f"{100 * t:g}" for t in ticks])
+            ax.set_yticks([probit(t) for t in ticks], [f"{100 * t:g}" for t in ticks])
+            ax.set_xlim(probit(0.001), probit(0.7))
+            ax.set_ylim(probit(0.001), probit(0.7))
+            ax.set_xlabel("false acceptance rate (%)")
+            ax.set_ylabel("miss rate (%)")
+            ax.set_title(f"DET, {names[kind]} trials (n_enrol 1, first seed)")
+            ax.legend(fontsize=8)
         save_figure(ctx, fig, "det.png")
     maps = {v: runs[0]["tsne"] for v, runs in groups.items() if runs and runs[0].get("tsne")}
     if maps:
