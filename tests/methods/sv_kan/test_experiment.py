@@ -151,3 +151,35 @@ def test_librispeech_without_alignments_runs_text_independent_trials(tmp_path, m
     assert "eer_ti/base" in result["metrics"] and not any(k.endswith("/kan") for k in result["metrics"])
     assert any("KAN not trained" in n for n in result["notes"])
     assert (_newest_run() / "plots" / "det.png").exists()
+
+
+def make_voxceleb(root):
+    """4 dev speakers x 4 utterances, 3 test speakers (id10270-id10272) x 3, and a Vox1-O list."""
+    import numpy as np
+    import soundfile as sf
+
+    for spk, n in [*((f"id1000{i}", 4) for i in range(1, 5)), *((f"id1027{i}", 3) for i in range(3))]:
+        for k in range(n):
+            path = root / "wav" / spk / "vid" / f"{k + 1:05d}.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(path, 0.1 * np.random.default_rng(k).normal(size=20000), 16000)
+    lines = ["1 id10270/vid/00001.wav id10270/vid/00002.wav", "0 id10270/vid/00001.wav id10271/vid/00001.wav"]
+    lines += [
+        "1 id10271/vid/00002.wav id10271/vid/00003.wav",
+        "0 id10272/vid/00001.wav id10271/vid/00003.wav",
+    ]
+    (root / "veri_test2.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_data_flag_reads_a_voxceleb1_root_and_scores_vox1_o(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DEVICELAB_RUNS", str(tmp_path / "runs"))
+    root = make_voxceleb(tmp_path / "VoxCeleb1")
+    args = ["run", "sv-kan", "--profile", "smoke", "--data", str(root), "variants=[base]"]
+    assert main([*args, "utterances_per_speaker=3", "tsne_speakers=0"]) == 0
+    metrics = json.loads((_newest_run() / "metrics.json").read_text())["metrics"]
+    assert metrics["train_utterances"] == 16 and metrics["test_utterances"] == 6
+    assert 0.0 <= metrics["eer_corpus_test_vox1o/base"][0] <= 100.0
+    (root / "veri_test2.txt").write_text("1 id10270/vid/00001.wav id10270/vid/00009.wav\n")
+    assert main(args) == 2
+    assert "veri_test2.txt:1" in capsys.readouterr().err

@@ -1,9 +1,11 @@
 """The sv-kan task in memory: log-mel features of every utterance with speaker, identity and keyword labels.
 
-Reads the offline corpus ``synth-speakers`` (``utterances.tsv`` and its ``trials/`` lists; corpora.md) or a
-LibriSpeech root given with ``--data`` (:mod:`devicelab.data.datasets.librispeech`, spec §6 keyword
-protocol). Features (spec §2.1) [reconstruction]: 40 log-mel bands (n_fft 512, 25 ms Hann, 10 ms hop,
-``log(mel + 1e-6)``), mean subtracted per band and utterance.
+Reads the offline corpus ``synth-speakers`` (``utterances.tsv`` and its ``trials/`` lists; corpora.md), or a
+root given with ``--data``: LibriSpeech (:mod:`devicelab.data.datasets.librispeech`, spec §6 keyword
+protocol) or VoxCeleb1 (:mod:`devicelab.data.datasets.voxceleb`: no text, Vox1-O trials). Features
+(spec §2.1) [reconstruction]: 40 log-mel bands (n_fft 512, 25 ms Hann, 10 ms hop, ``log(mel + 1e-6)``),
+mean subtracted per band and utterance. Everything is held in memory: fine for the corpora and for
+subsets of the real sets (``max_train_utterances``), not for all of VoxCeleb1 dev.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from devicelab.audio.io import AudioError, read_wav
 from devicelab.core.config import ConfigError
 from devicelab.core.seeding import child_rng
 from devicelab.data.datasets.librispeech import LibriSpeech, LibriSpeechError
+from devicelab.data.datasets.voxceleb import VoxCeleb1, VoxCelebError
 
 SAMPLE_RATE_HZ = 16000
 HOP_MS = 10
@@ -333,3 +336,34 @@ def load_librispeech(
         if len(speech) == 0:
             raise SvKanDataError(f"{root}: no {name} items (no vocabulary word in the alignments?)")
     return SvTask(train, test, vocabulary if keyword_source == "alignments" else [], "librispeech")
+
+
+def load_voxceleb(
+    root: Path, *, trial_list: str = "O", n_mels: int = 40, seed: int = 0, max_train_utterances: int = 0
+) -> SvTask:
+    """VoxCeleb1 (spec §6): dev speakers train, the utterances of the trial list are the test set, scored on
+    that list (``eer_corpus_test_vox1<list>``) and on text-independent builder trials. No keywords."""
+    try:
+        vox = VoxCeleb1(root)
+        trials = vox.trials(trial_list)
+        dev = vox.utterances_of(vox.speakers("dev"))
+    except VoxCelebError as e:
+        raise SvKanDataError(str(e)) from None
+    if not dev:
+        raise SvKanDataError(f"{vox.wav_dir}: no dev (training) speakers")
+    rows = [{"speaker": u.speaker, "i": i} for i, u in enumerate(dev)]
+    dev = [dev[r["i"]] for r in _stratified(rows, max_train_utterances, seed)]
+    test_rels = sorted({t.enrol for t in trials} | {t.test for t in trials})
+    frontend = log_mel_frontend(n_mels)
+
+    def speech(paths: list[Path], speakers: list[str]) -> SpeechSet:
+        features, keep = _load_features(paths, frontend, None)
+        spk = [speakers[i] for i in keep]
+        names = [paths[i].relative_to(vox.wav_dir).as_posix() for i in keep]
+        return SpeechSet(features, spk, list(spk), list(spk), torch.full((len(spk),), -1), names)
+
+    train = speech([u.path for u in dev], [u.speaker for u in dev])
+    test = speech([vox.wav_dir / r for r in test_rels], [r.split("/")[0] for r in test_rels])
+    index = {n: i for i, n in enumerate(test.names)}
+    pairs = [(t.target, index[t.enrol], index[t.test]) for t in trials]
+    return SvTask(train, test, [], "voxceleb1", corpus_trials={f"test_vox1{trial_list.lower()}": pairs})

@@ -18,7 +18,7 @@ from devicelab.core.run import RunContext
 from devicelab.core.sources import resolve_data
 from devicelab.core.stages import plan_stages, run_stages
 from devicelab.methods.sv_kan.config import SvKanConfig
-from devicelab.methods.sv_kan.data import SvTask, load_corpus, load_librispeech
+from devicelab.methods.sv_kan.data import SvTask, load_corpus, load_librispeech, load_voxceleb
 from devicelab.methods.sv_kan.recipe import NETWORK_VARIANTS, check_config, train_stage
 from devicelab.methods.sv_kan.report import add_plots, add_tables
 
@@ -104,7 +104,7 @@ CLAIMS = (
 
 
 def load_task(config: SvKanConfig, ctx: RunContext) -> SvTask:
-    """The corpus (default) or the LibriSpeech root given with ``--data``."""
+    """The corpus (default), or the LibriSpeech or VoxCeleb1 root given with ``--data``."""
     data = resolve_data(ctx, config.corpus)
     if data.is_corpus:
         return load_corpus(
@@ -115,6 +115,13 @@ def load_task(config: SvKanConfig, ctx: RunContext) -> SvTask:
             allow_balanced=config.allow_balanced,
             source=data.corpus or config.corpus,
             skip_bad=ctx.skip_bad,
+        )
+    if (data.path / "wav").is_dir() and not any(data.path.glob("*/*/*/*.trans.txt")):
+        return load_voxceleb(
+            data.path,
+            n_mels=config.n_mels,
+            seed=config.seed,
+            max_train_utterances=config.max_train_utterances,
         )
     return load_librispeech(
         data.path,
@@ -137,12 +144,11 @@ def run(config: SvKanConfig, ctx: RunContext) -> dict[str, MetricValue]:
     if not task.keywords and "kan" in variants:
         variants.remove("kan")
         ctx.note(
-            "no keyword labels (keyword_source=none): KAN not trained; TK/NTK claims not evaluated: "
-            "no alignments"
+            f"no keyword labels ({task.source}): KAN not trained; TK/NTK claims not evaluated: no alignments"
         )
     if task.skipped:
         ctx.note(f"--skip-bad dropped {len(task.skipped)} bad audio files: {'; '.join(task.skipped)}")
-    if task.source != "librispeech":
+    if task.source not in ("librispeech", "voxceleb1"):
         ctx.note(
             f"offline corpus {task.source}: synthetic voices of a few people; EERs compare models within "
             "devicelab, not with the paper"
