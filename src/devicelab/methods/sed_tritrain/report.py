@@ -81,6 +81,8 @@ def add_plots(
         variants = list(results)
         fig, axes = new_figure(n_clips, figsize=(4.2 * n_clips, 1.2 + 0.5 * len(task.classes)))
         axes = np.atleast_1d(axes)
+        for i, v in enumerate(variants):  # legend entries even where a system detects nothing
+            axes[0].plot([], [], color=f"C{i}", lw=2.5, label=DESCRIPTIONS.get(v, v).split(":")[0])
         for c in range(n_clips):
             ax, name = axes[c], task.test.filenames[c]
             for e in task.test.events or ():
@@ -93,8 +95,7 @@ def add_plots(
                 for _, a, b, lab in detect(scores, task.classes, task.frame_s, config.threshold,
                                            config.median_window, name):  # fmt: skip
                     k = task.classes.index(lab)
-                    ax.plot([a, b], [k + offset * 0.8] * 2, color=f"C{i}", lw=2.5,
-                            label=DESCRIPTIONS.get(v, v).split(":")[0] if c == 0 else None)  # fmt: skip
+                    ax.plot([a, b], [k + offset * 0.8] * 2, color=f"C{i}", lw=2.5)
             ax.set_yticks(range(len(task.classes)), task.classes, fontsize=7)
             ax.set_xlim(0, task.duration_s)
             ax.set_ylim(-0.6, len(task.classes) - 0.4)
