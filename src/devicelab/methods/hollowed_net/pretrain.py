@@ -38,7 +38,7 @@ class GateFailedError(RuntimeError):
 class PretrainConfig:
     """Budget of the one-time tiny-sd build [reconstruction: sized to minutes on 2 CPU cores]."""
 
-    # 200 steps left the VAE at L1 0.41 (images in [-1, 1]); a probe read 0.43 / 0.30 / 0.20 at 100 / 300 / 600
+    # 200 steps left the VAE at L1 0.41 (images in [-1, 1]); a probe: 0.43 / 0.30 / 0.20 at 100 / 300 / 600
     vae_steps: int = 2000
     vae_batch: int = 32
     vae_lr: float = 2e-3
