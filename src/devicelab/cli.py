@@ -458,6 +458,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:
         from devicelab.audio.io import AudioError
         from devicelab.core.checkpoint import CheckpointError
+        from devicelab.core.experiment import QualityGateError
         from devicelab.core.onnx import ExportError
         from devicelab.core.training import NonFiniteLossError
         from devicelab.data.cache import BuildLockError, CorpusChangedError
@@ -472,13 +473,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             | NonFiniteLossError
             | BuildLockError
             | CorpusChangedError
-            | ExportError,
+            | ExportError
+            | QualityGateError,
         ):
             return _error(str(e))
-        if type(e).__name__ == "GateFailedError":  # hollowed-net's quality gate (imported only when it ran)
-            from devicelab.methods.hollowed_net.pretrain import GateFailedError
-
-            if isinstance(e, GateFailedError):
-                return _error(str(e))
         raise
     raise AssertionError(args.command)

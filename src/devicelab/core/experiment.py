@@ -17,6 +17,10 @@ RunFunction = Callable[[Any, "RunContext"], Mapping[str, MetricValue]]
 ExportFunction = Callable[[Path, Mapping[str, Any]], None]
 
 
+class QualityGateError(RuntimeError):
+    """A trained artefact (a base model, an evaluator) missed the quality gate its spec sets."""
+
+
 @dataclass(frozen=True)
 class Experiment:
     """What the registry knows of one paper's experiment.

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from devicelab.core.checkpoint import TrainingCheckpoint
+from devicelab.core.experiment import QualityGateError
 from devicelab.core.paths import portable_path
 from devicelab.core.progress import progress
 from devicelab.core.seeding import torch_generator
@@ -30,7 +31,7 @@ from devicelab.methods.hollowed_net.data import load_images, read_captioned, to_
 from devicelab.methods.hollowed_net.pipeline import TinySDConfig, build_tiny_pipeline
 
 
-class GateFailedError(RuntimeError):
+class GateFailedError(QualityGateError):
     """tiny-sd missed its quality gate, or its evaluators cannot read an attribute above chance."""
 
 
