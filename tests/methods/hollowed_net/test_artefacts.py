@@ -88,3 +88,30 @@ def test_a_kept_model_that_failed_its_gate_is_refused_on_load(glyph_world, evalu
     assert _manifest(out)["gate_passed"] is False
     with pytest.raises(GateFailedError, match="failed its quality gate"):
         ensure_tiny_sd(glyph_world, "quick", replace(kept, gate_action="fail"), evaluators, folder=out)
+
+
+def test_an_interrupted_build_keeps_its_vae_when_only_the_unet_schedule_changes(
+    glyph_world, evaluators, tmp_path
+):
+    out = tmp_path / "tiny-sd"
+    failing = replace(PRETRAIN, vae_steps=2, gate_min_accuracy=1.01)
+    with pytest.raises(GateFailedError):
+        ensure_tiny_sd(glyph_world, "quick", failing, evaluators, folder=out)
+    work = out.with_name(".tiny-sd.work")
+    vae_bytes = (work / "vae.safetensors").read_bytes()
+
+    logs = []
+    with pytest.raises(GateFailedError):
+        ensure_tiny_sd(
+            glyph_world, "quick", replace(failing, unet_steps=2), evaluators, logs.append, folder=out
+        )
+    assert (work / "vae.safetensors").read_bytes() == vae_bytes  # resumed, not retrained
+    assert any("discarding the unet checkpoint" in m for m in logs)
+    assert not any("discarding the vae checkpoint" in m for m in logs)
+
+    logs.clear()
+    with pytest.raises(GateFailedError):
+        ensure_tiny_sd(
+            glyph_world, "quick", replace(failing, vae_lr=1e-3), evaluators, logs.append, folder=out
+        )
+    assert any("discarding the vae checkpoint" in m for m in logs)

@@ -62,6 +62,12 @@ def tiny_sd_key(corpus_dir: Path, cfg: PretrainConfig, evaluators_dir: Path | No
     )
 
 
+def tiny_sd_vae_key(corpus_dir: Path, cfg: PretrainConfig) -> str:
+    """What the VAE stage of a tiny-sd build depends on (its checkpoint survives a change of the U-Net's)."""
+    vae = {k: v for k, v in asdict(cfg).items() if k.startswith("vae_") or k in ("max_images", "seed")}
+    return config_hash({"artefact": "tiny-sd/vae", "config": vae}, corpus_content(corpus_dir))
+
+
 def _reusable(folder: Path, what: str, want: str, log: Callable[[str], None]) -> bool:
     manifest = read_artefact_manifest(folder)
     if manifest is None:
@@ -145,7 +151,15 @@ def ensure_tiny_sd(
     if force or not _reusable(out, "tiny-sd", want, log):
         log(f"pre-training tiny-sd once into {portable_path(out)} (resumable)")
         try:
-            pretrain_tiny_sd(corpus_dir, out, cfg, evaluators_dir=evaluators_dir, log=log, config_hash=want)
+            pretrain_tiny_sd(
+                corpus_dir,
+                out,
+                cfg,
+                evaluators_dir=evaluators_dir,
+                log=log,
+                config_hash=want,
+                vae_key=tiny_sd_vae_key(corpus_dir, cfg),
+            )
         except GateFailedError:
             shutil.rmtree(out, ignore_errors=True)  # never leave an older model that a later load could take
             raise

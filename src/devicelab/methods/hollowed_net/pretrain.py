@@ -92,6 +92,15 @@ def _loop(
     return losses
 
 
+def _keep_stage_if_same_key(ckpt: TrainingCheckpoint, key_file: Path, key: str, log: Callable[[str], None]):
+    """Delete a stage checkpoint written under another key; record ``key`` for the one about to be written."""
+    if ckpt.exists() and (not key_file.is_file() or key_file.read_text() != key):
+        log(f"discarding the {key_file.stem} checkpoint of an interrupted build with another config")
+        for f in (ckpt.file, ckpt.previous_file):
+            f.unlink(missing_ok=True)
+    key_file.write_text(key)
+
+
 def pretrain_tiny_sd(
     corpus_dir: str | Path,
     out_dir: str | Path,
@@ -99,19 +108,19 @@ def pretrain_tiny_sd(
     evaluators_dir: str | Path | None = None,
     log: Callable[[str], None] = print,
     config_hash: str | None = None,
+    vae_key: str | None = None,
 ) -> dict[str, Any]:
     """Build the tiny-sd pipeline folder ``out_dir`` from glyph-world ``corpus_dir`` (resumable, atomic).
 
-    The work folder's checkpoints are resumed only by a build with the same ``config_hash``."""
+    Each stage's checkpoint in the work folder is resumed only by a build with the same key: the U-Net's by
+    ``config_hash`` (the whole config), the VAE's by ``vae_key`` (what the VAE depends on; default
+    ``config_hash``), so a build that changes only the U-Net schedule keeps a finished VAE."""
     cfg = cfg or PretrainConfig()
     corpus_dir, out_dir = Path(corpus_dir), Path(out_dir)
     work = out_dir.with_name(f".{out_dir.name}.work")
-    key_file = work / "config_hash"
-    if work.exists() and (not key_file.is_file() or key_file.read_text() != str(config_hash)):
-        log(f"discarding the checkpoints of an interrupted build with another config in {work.name}")
-        shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
-    key_file.write_text(str(config_hash))
+    for stage, key in (("vae", vae_key or config_hash), ("unet", config_hash)):
+        _keep_stage_if_same_key(TrainingCheckpoint(work / stage), work / f"{stage}.key", str(key), log)
     t0 = time.perf_counter()
     rows = read_captioned(corpus_dir / "base" / "train")[: cfg.max_images]
     captions = [r.text for r in rows]
