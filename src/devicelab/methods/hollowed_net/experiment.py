@@ -77,6 +77,8 @@ def run(config: HollowedNetConfig, ctx: RunContext) -> dict[str, Any]:
     gate = built.get("gate") if manifest_path.is_file() else None
     if gate:  # the base model's quality gate (spec §10.1): a precondition of H2–H4
         metrics["gate_shape_acc"], metrics["gate_color_acc"] = float(gate["shape"]), float(gate["color"])
+        for a, acc in gate.get("vae_reconstruction", {}).items():  # the ceiling the VAE sets on the gate
+            metrics[f"gate_vae_{a}_acc"] = float(acc)
 
     # memory ------------------------------------------------------------------------------------------------
     mem = ctx.stage("memory", lambda: memory_section(config, ctx, model_dir))
