@@ -1,4 +1,4 @@
-"""Log-mel and MFCC front ends in plain torch (``torch.stft`` + a numpy mel matrix), exportable to ONNX.
+"""Log-mel and MFCC front ends in plain torch (``torch.fft.rfft`` + a numpy mel matrix), exportable to ONNX.
 
 The defaults are the BC-ResNet recipe (arXiv 2106.04140 §4.1 and its ``utils.py``, which uses torchaudio's
 ``MelSpectrogram`` defaults): 16 kHz, n_fft 512, a 480-sample Hann window centred in the 512 frame, hop 160,
@@ -12,7 +12,10 @@ from typing import Literal
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+from devicelab.audio.factored_dft import FactoredSpectrum, choose_factoring, permuted_filterbank
 
 MelScale = Literal["htk", "slaney"]
 
@@ -100,9 +103,11 @@ class LogMel(nn.Module):
     """Waveform (..., samples) -> log-mel spectrogram (..., n_mels, frames).
 
     BC-ResNet front end (arXiv 2106.04140 §4.1); with ``n_mels=40`` and 1 s at 16 kHz the output of a
-    (N, 1, 16000) batch is (N, 1, 40, 101). Exports with the dynamo ONNX exporter (the STFT stays in the
-    graph).
+    (N, 1, 16000) batch is (N, 1, 40, 101). Exports with the dynamo ONNX exporter; the exported graph
+    computes the spectrum as a two-stage DFT in convolutions and matrix products (equal up to rounding).
     """
+
+    CHUNK = 16  # clips per FFT block in eager mode
 
     def __init__(
         self,
@@ -130,6 +135,8 @@ class LogMel(nn.Module):
         fbank = mel_filterbank(sample_rate_hz, n_fft, n_mels, f_min_hz, f_max_hz, mel_scale, mel_norm)
         self.register_buffer("window", torch.tensor(window, dtype=torch.float32), persistent=False)
         self.register_buffer("mel_fbank", torch.tensor(fbank, dtype=torch.float32), persistent=False)
+        factoring = choose_factoring(n_fft, hop_length)
+        self._factored = FactoredSpectrum(factoring) if factoring is not None else None
 
     def librosa_reference(self, audio: np.ndarray) -> np.ndarray:
         """The same log-mel computed by librosa: the parity oracle of the tests and the benchmark.
@@ -163,26 +170,38 @@ class LogMel(nn.Module):
         return 1 + (num_samples - self.n_fft) // self.hop_length
 
     def power_mel(self, waveform: torch.Tensor) -> torch.Tensor:
-        """Mel power spectrogram before the log, (..., n_mels, frames)."""
+        """Mel power spectrogram before the log, (..., n_mels, frames).
+
+        Eager: framing by ``unfold``, ``torch.fft.rfft`` and ``|X|² = Re² + Im²`` on blocks of
+        :attr:`CHUNK` clips (they stay in cache). Under ONNX export: the equal two-stage DFT of
+        :mod:`devicelab.audio.factored_dft` (convolutions and matrix products instead of ``STFT``)."""
         lead = waveform.shape[:-1]
         x = waveform.reshape(-1, waveform.shape[-1])  # (B, samples)
-        spec = torch.stft(
-            x,
-            n_fft=self.n_fft,
-            hop_length=self.hop_length,
-            win_length=self.n_fft,  # the window is already centred in the n_fft frame
-            window=self.window,
-            center=self.center,
-            pad_mode=self.pad_mode,
-            normalized=False,
-            onesided=True,
-            return_complex=True,
-        )  # (B, n_fft // 2 + 1, frames)
-        magnitude = spec.abs()
-        if self.power != 1.0:
-            magnitude = magnitude.pow(self.power)
-        mel = torch.matmul(self.mel_fbank, magnitude)  # (B, n_mels, frames)
+        if self.center:
+            half = self.n_fft // 2
+            x = F.pad(x.unsqueeze(1), (half, half), mode=self.pad_mode).squeeze(1)
+        if torch.compiler.is_exporting() and self._factored is not None:
+            mel = self._factored_mel(x)
+        elif x.shape[0] > self.CHUNK:
+            mel = torch.cat([self._rfft_mel(c) for c in x.split(self.CHUNK)])
+        else:
+            mel = self._rfft_mel(x)
         return mel.reshape(*lead, self.n_mels, mel.shape[-1])
+
+    def _rfft_mel(self, padded: torch.Tensor) -> torch.Tensor:
+        frames = padded.unfold(-1, self.n_fft, self.hop_length) * self.window  # (B, T, n_fft)
+        spec = torch.view_as_real(torch.fft.rfft(frames))  # (B, T, n_bins, 2)
+        power = spec[..., 0].square() + spec[..., 1].square()
+        if self.power != 2.0:
+            power = power.pow(self.power / 2.0)
+        return torch.matmul(self.mel_fbank, power.mT)  # (B, n_mels, T)
+
+    def _factored_mel(self, padded: torch.Tensor) -> torch.Tensor:
+        frames = 1 + (padded.shape[-1] - self.n_fft) // self.hop_length
+        power = self._factored(padded, self.window, frames)  # (B, slots, T), bins permuted
+        if self.power != 2.0:
+            power = power.pow(self.power / 2.0)
+        return torch.matmul(permuted_filterbank(self.mel_fbank, self._factored.bins), power)
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         return torch.log(self.power_mel(waveform) + self.log_offset)
