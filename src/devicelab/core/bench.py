@@ -154,3 +154,163 @@ def write_bench(name: str, profile: str, record: Mapping[str, Any], root: Path |
 
 # the benchmarks' tables are the run tables (one implementation, in core.tables)
 format_table = markdown_table
+
+
+class PerCall:
+    """A callable that records the wall time of every call (for median and p90 per clip)."""
+
+    def __init__(self, fn: Callable[[], Any]):
+        self.fn, self.times_ms = fn, []
+
+    def __call__(self) -> None:
+        t0 = time.perf_counter_ns()
+        self.fn()
+        self.times_ms.append((time.perf_counter_ns() - t0) / 1e6)
+
+    def stats(self) -> dict[str, float]:
+        return {
+            "median": statistics.median(self.times_ms),
+            "p90": p90(self.times_ms),
+            "n": len(self.times_ms),
+        }
+
+
+def p90(values: list[float]) -> float:
+    return float(np.percentile(values, 90))
+
+
+def ort_session(path: str | Path, threads: int = 1):
+    """An ONNX Runtime CPU session as ``measuring.md`` prescribes: fixed threads, sequential, no spinning."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def ratio_text(ratio: float, iqr: tuple[float, float] | list[float]) -> str:
+    return f"{ratio:.2f} [{iqr[0]:.2f}, {iqr[1]:.2f}]"
+
+
+def load_text() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load {one:.1f} / {five:.1f} (1 / 5 min) on {os.cpu_count()} cores"
+
+
+def row(
+    figure: str,
+    method: str,
+    baseline: str,
+    ratio: float,
+    iqr: tuple[float, float] | list[float],
+    target: str,
+    met: bool | None,
+    value: str = "",
+    note: str = "",
+) -> dict[str, Any]:
+    """One line of the benchmark table: a figure, its baseline, the ratio with its IQR and the target."""
+    return {
+        "figure": figure,
+        "method": method,
+        "baseline": baseline,
+        "value": value,
+        "ratio": ratio,
+        "ratio_iqr": list(iqr),
+        "target": target,
+        "met": met,
+        "note": note,
+    }
+
+
+def rows_table(rows: list[Mapping[str, Any]]) -> str:
+    """The markdown table of benchmark rows (``met``: yes / **no** / –)."""
+    return markdown_table(
+        [
+            {
+                "benchmark": r.get("benchmark", ""),
+                "figure": r["figure"],
+                "method": r["method"],
+                "baseline": r["baseline"],
+                "value": r["value"],
+                "ratio [IQR]": ratio_text(r["ratio"], r["ratio_iqr"]) if r["ratio"] == r["ratio"] else "–",
+                "target": r["target"],
+                "met": {True: "yes", False: "**no**", None: "–"}[r["met"]],
+            }
+            for r in rows
+        ]
+    )
+
+
+# name -> (script under benchmarks/, what it measures); `devicelab bench` runs them in this order
+BENCHMARKS: dict[str, tuple[str, str]] = {
+    "logmel": (
+        "logmel_vs_librosa.py",
+        "LogMel vs librosa, where the time goes, FLOPs vs the machine's limit",
+    ),
+    "onnx-latency": ("onnx_latency.py", "ORT latency per clip of every exported classifier, MACs, MAC/s"),
+    "int8": ("int8_quant.py", "int8 vs float32 ONNX: size, latency, accuracy difference with 95 % interval"),
+    "fed-overhead": ("fed_sim_vs_loop.py", "Flower simulation vs the plain loop, per round and end to end"),
+}
+
+
+def benchmarks_dir() -> Path:
+    """The repository's ``benchmarks/`` folder (the scripts are not part of the installed package)."""
+    return Path(__file__).resolve().parents[3] / "benchmarks"
+
+
+def bench_rows(profile: str, names: list[str] | None = None, root: Path | None = None) -> list[dict]:
+    """The ``rows`` of every benchmark JSON under ``reports/<profile>/bench/`` (registry order)."""
+    from devicelab.core.paths import reports_root
+
+    folder = (root or reports_root()) / profile / "bench"
+    out = []
+    for name in names or list(BENCHMARKS):
+        path = folder / f"{Path(BENCHMARKS[name][0]).stem}.json"
+        if path.exists():
+            for r in json.loads(path.read_text()).get("rows", []):
+                out.append({"benchmark": name, **r})
+    return out
+
+
+def bench_section(profile: str, root: Path | None = None) -> list[str]:
+    """Markdown lines for the report: the benchmark table, or nothing when no benchmark has run."""
+    rows = bench_rows(profile, root=root)
+    if not rows:
+        return []
+    return [
+        "## Benchmarks",
+        "",
+        f"From `reports/{profile}/bench/*.json` (`devicelab bench`); each ratio is the median of interleaved "
+        "per-round ratios against the named baseline, measured in the same process, with its IQR.",
+        "",
+        rows_table(rows),
+        "",
+    ]
+
+
+def run_benchmarks(names: list[str], profile: str, quick: bool = False) -> list[dict]:
+    """Run each named benchmark in its own process (``--profile``; ``--quick``: fewer rounds, for a check),
+    then print and return the rows of all of them."""
+    import subprocess
+    import sys
+
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        raise ValueError(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
+    folder = benchmarks_dir()
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no benchmarks folder (run from a source checkout)")
+    failed = []
+    for name in names:
+        cmd = [sys.executable, str(folder / BENCHMARKS[name][0]), "--profile", profile]
+        print(f"\n== {name}: {BENCHMARKS[name][1]} ({load_text()})", flush=True)
+        if subprocess.run(cmd + (["--quick"] if quick else [])).returncode != 0:
+            failed.append(name)
+    rows = bench_rows(profile, names)
+    print("\n" + rows_table(rows))
+    if failed:
+        print(f"failed: {', '.join(failed)}")
+    return rows
