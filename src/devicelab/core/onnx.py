@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -84,4 +85,98 @@ def check_parity(
     return diff
 
 
-__all__ = ["ExportError", "check_finite", "check_parity", "export_onnx", "onnx_parity"]
+def front_end_nodes(model) -> list[str]:
+    """Names of the nodes up to and including the first ``Log`` (the log-mel front end), which stay float32
+    when the rest is quantized; empty when the graph has no ``Log``."""
+    nodes = list(model.graph.node)
+    producer = {out: n for n in nodes for out in n.output}
+    logs = [n for n in nodes if n.op_type == "Log"]
+    if not logs:
+        return []
+    keep, stack = set(), [logs[0]]
+    while stack:
+        node = stack.pop()
+        if node.name in keep:
+            continue
+        keep.add(node.name)
+        stack.extend(producer[i] for i in node.input if i in producer)
+    return [n.name for n in nodes if n.name in keep]
+
+
+def fold_constants(src: str | Path, dst: str | Path) -> Path:
+    """ONNX Runtime's basic graph optimisations (constant folding, redundant nodes) saved as a model."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    so.optimized_model_filepath = str(dst)
+    ort.InferenceSession(str(src), so, providers=["CPUExecutionProvider"])
+    return Path(dst)
+
+
+def quantize_int8(
+    src: str | Path, dst: str | Path, calibration: Iterable[Mapping[str, np.ndarray]] | None = None
+) -> Path:
+    """int8 copy of an exported model, the log-mel front end kept in float32 (:func:`front_end_nodes`).
+
+    With ``calibration`` (input feeds, e.g. clips of the training split): static QDQ quantization, weights
+    int8 per channel, activations uint8 from min/max ranges over those feeds. Without: dynamic
+    quantization (int8 weights, activations quantized at run time). Written atomically."""
+    import onnx
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_dynamic,
+        quantize_static,
+    )
+
+    src, dst = Path(src), Path(dst)
+    tmp = dst.with_name(f".{dst.stem}.tmp-{os.getpid()}.onnx")
+    folded = dst.with_name(f".{dst.stem}.folded-{os.getpid()}.onnx")
+    try:
+        fold_constants(src, folded)  # computed conv weights become initializers
+        src = folded
+        exclude = front_end_nodes(onnx.load(str(src)))
+        if calibration is None:
+            quantize_dynamic(src, tmp, weight_type=QuantType.QInt8, nodes_to_exclude=exclude)
+        else:
+            feeds = iter(list(calibration))
+
+            class Reader(CalibrationDataReader):
+                def get_next(self):
+                    return next(feeds, None)
+
+            quantize_static(
+                src,
+                tmp,
+                Reader(),
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                nodes_to_exclude=exclude,
+            )
+        os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+        folded.unlink(missing_ok=True)
+    return dst
+
+
+def int8_path(path: str | Path) -> Path:
+    """Where ``--int8`` writes the quantized copy of ``path``: ``model.onnx`` -> ``model.int8.onnx``."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.int8{path.suffix or '.onnx'}")
+
+
+__all__ = [
+    "ExportError",
+    "check_finite",
+    "check_parity",
+    "export_onnx",
+    "front_end_nodes",
+    "int8_path",
+    "onnx_parity",
+    "quantize_int8",
+]
