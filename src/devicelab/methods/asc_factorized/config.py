@@ -50,6 +50,10 @@ class AscFactorizedConfig:
     # optimisation (spec §2.2, §3)
     epochs: int = ranged(20, low=1)
     lr: float = ranged(1e-3, low=0)
+    # quick recipe: cosine decay of the learning rate to 0 over all steps, so the last epoch is a converged
+    # model rather than a snapshot at full step size; full keeps the baseline's constant rate [paper]
+    lr_schedule: Literal["constant", "cosine"] = "cosine"
+    weight_decay: float = ranged(0.0, low=0)  # decoupled (AdamW) when > 0; the baseline has none
     selection: Literal["last", "best"] = "last"  # best: best validation epoch after select_after epochs
     select_after: int = ranged(50, low=0)
     validation_fraction: float = ranged(0.0, low=0, high=0.9)  # training locations held out per city
@@ -81,6 +85,7 @@ class AscFactorizedConfig:
             "clip_seconds": 10.0,
             "scenes_per_batch": 10,
             "variants": ["baseline", "factorized", "lmf", "baseline-triplet"],
+            "lr_schedule": "constant",
             "selection": "best",
             "validation_fraction": 0.3,
             "splits": ["official", "leave_cities_out"],

@@ -7,9 +7,11 @@ Baseline: ``toni-heittola/dcase2019_task1_baseline`` (``task1a.yaml``), spec §2
     Conv2d(32, 64, 7, pad 3) - BN(64) - ReLU - MaxPool(4, all frames) - Dropout(0.3)   -> (N, 64, 2, 1)
     Flatten (128) - Linear(128, 100) - ReLU - Dropout(0.3) - Linear(100, classes)
 
-116,118 trainable parameters with 10 classes at any T. LMF-CNN (Cho et al., arXiv 1910.06784, abstract): both
-convs become :class:`~devicelab.nn.factorized.FactorizedConv2d` [reconstruction]. The embedding of the
-triplet loss is the output of Linear(128, 100) before its ReLU (``embed_point``) [reconstruction].
+116,118 trainable parameters with 10 classes at any T. Each ReLU runs after its max-pool rather than
+before: max and ReLU commute, so the function is the same, and the ReLU touches 25 times fewer values.
+LMF-CNN (Cho et al., arXiv 1910.06784, abstract): both convs become
+:class:`~devicelab.nn.factorized.FactorizedConv2d` [reconstruction]. The embedding of the triplet loss is
+the output of Linear(128, 100) before its ReLU (``embed_point``) [reconstruction].
 """
 
 from __future__ import annotations
@@ -81,8 +83,8 @@ class SceneCNN(nn.Module):
         self.block1 = nn.Sequential(
             _conv(1, 32, conv, k_f, k_t, **options),
             _norm(32, norm, ssn_groups),
-            nn.ReLU(),
             nn.MaxPool2d(5),
+            nn.ReLU(),  # = ReLU then MaxPool(5), on the pooled map
             nn.Dropout(dropout),
         )
         self.conv2 = _conv(32, 64, conv, k_f, k_t, **options)
@@ -99,8 +101,8 @@ class SceneCNN(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Embedding e (N, 100) of features (N, 1, F, T): Linear(128, 100), before or after its ReLU."""
         x = self.block1(x)  # (N, 32, F/5, T/5)
-        x = self.pool2(torch.relu(self.norm2(self.conv2(x))))  # (N, 64, F/20, T/5)
-        x = self.drop2(x.amax(dim=3))  # (N, 64, F/20): MaxPool(4, T/5) of the baseline at any T
+        x = self.pool2(self.norm2(self.conv2(x))).amax(dim=3)  # MaxPool(4, T/5) at any T: (N, 64, F/20)
+        x = self.drop2(torch.relu(x))  # ReLU after the pool, as in block1
         e = self.embed(x.flatten(1))  # (N, 100)
         return torch.relu(e) if self.embed_point == "post_relu" else e
 

@@ -1,8 +1,9 @@
 """Training of one (model, seed[, split]) stage: Adam, P x K x M batches, CE plus the weighted triplet loss.
 
 DCASE2019 task 1A baseline recipe (spec §2.2): Adam lr 1e-3; the full profile keeps the best validation
-epoch after the first 50, quick the last epoch. LMF-CNN loss (spec §2.4): ``CE + λ · L_trip(ê)``. Every
-model sees the same batches for a seed (:class:`SceneEnvironmentSampler`), so seeds pair across models.
+epoch after the first 50 at a constant rate, quick the last epoch of a cosine-decayed rate (quick recipe,
+``FIDELITY.md``). LMF-CNN loss (spec §2.4): ``CE + λ · L_trip(ê)``. Every model sees the same batches for a
+seed (:class:`SceneEnvironmentSampler`), so seeds pair across models.
 """
 
 from __future__ import annotations
@@ -75,6 +76,28 @@ def plan_variants(config: AscFactorizedConfig) -> list[str]:
     return variants
 
 
+def make_optimizer(
+    model: torch.nn.Module, config: AscFactorizedConfig, total_steps: int
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler | None]:
+    """Adam at ``config.lr`` (AdamW with ``weight_decay`` > 0) and, for ``lr_schedule="cosine"``, a per-step
+    cosine decay from ``lr`` to 0 over ``total_steps`` (quick recipe); constant rate otherwise (spec §2.2)."""
+    if config.weight_decay > 0:
+        optimizer: torch.optim.Optimizer = torch.optim.AdamW(
+            model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+        )
+    else:
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    if config.lr_schedule == "constant":
+        return optimizer, None
+    if config.lr_schedule != "cosine":
+        raise ConfigError(f"lr_schedule={config.lr_schedule!r}: expected constant or cosine")
+    steps = max(1, total_steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, steps) / steps))
+    )
+    return optimizer, scheduler
+
+
 def build_cnn(config: AscFactorizedConfig, spec: ModelSpec, num_classes: int) -> SceneCNN:
     """The baseline CNN or the LMF-CNN of ``spec`` with the config's [reconstruction] switches."""
     return SceneCNN(
@@ -103,9 +126,11 @@ def make_train_epoch(
     config: AscFactorizedConfig,
     triplet: bool,
     seed: int,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
 ) -> Callable[[int], dict[str, float]]:
     """``train_epoch(epoch)`` for :func:`devicelab.core.training.fit` on the training clips ``features``
-    (with their ``scenes`` and ``envs``); batches come from ``sampler.batches(seed, epoch)``."""
+    (with their ``scenes`` and ``envs``); batches come from ``sampler.batches(seed, epoch)``; ``scheduler``
+    steps after every batch."""
 
     def train_epoch(epoch: int) -> dict[str, float]:
         model.train()
@@ -128,6 +153,8 @@ def make_train_epoch(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
             totals["loss"] += float(loss.detach())
             totals["ce"] += float(ce.detach())
             correct += int((logits.argmax(1) == y).sum())
@@ -136,6 +163,7 @@ def make_train_epoch(
         if not triplet:
             del record["triplet"], record["active"]
         record["train_acc"] = 100.0 * correct / max(1, seen)
+        record["lr"] = optimizer.param_groups[0]["lr"]
         return record
 
     return train_epoch
@@ -217,7 +245,6 @@ def train_stage(task: SceneTask, stage: Stage, ctx: RunContext) -> dict[str, Any
     train_ix = torch.as_tensor(split.train, dtype=torch.long)
     mean, std = task.band_statistics(split.train)
     model = SceneClassifier(build_cnn(config, spec, len(task.scene_names)), mean, std)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     train_scenes, train_envs = task.scenes[train_ix], task.envs[train_ix]
     sampler = SceneEnvironmentSampler(
         train_scenes.tolist(),
@@ -226,6 +253,7 @@ def train_stage(task: SceneTask, stage: Stage, ctx: RunContext) -> dict[str, Any
         config.envs_per_scene,
         config.clips_per_env,
     )
+    optimizer, scheduler = make_optimizer(model, config, config.epochs * len(sampler))
     train_epoch = make_train_epoch(
         model,
         optimizer,
@@ -236,6 +264,7 @@ def train_stage(task: SceneTask, stage: Stage, ctx: RunContext) -> dict[str, Any
         config,
         spec.triplet,
         stage.seed,
+        scheduler,
     )
     val_ix = torch.as_tensor(split.validation, dtype=torch.long)
     best_path = ctx.run_dir / "models" / f"{stage.name}-best"
@@ -265,6 +294,7 @@ def train_stage(task: SceneTask, stage: Stage, ctx: RunContext) -> dict[str, Any
         optimizer,
         epoch_with_validation,
         config.epochs,
+        scheduler=scheduler,
         checkpoint=checkpoint,
         log=ctx.log,
         desc=stage.name,
