@@ -1,11 +1,11 @@
 """int8 against float32 for every exported classifier: file size, ORT latency per clip, test accuracy.
 
 For each model of ``exported_classifiers`` whose data loads: the float32 waveform graph, a static int8 copy
-(QDQ, weights per channel; activation ranges from 64 clips of the training split) and a dynamic int8 copy
-(``devicelab export ... --int8`` writes the static one where the method gives calibration clips, else the
-dynamic one); the log-mel front end stays float32 in both (``core.onnx.quantize_int8``). Latency: batch 1,
-one thread, int8 against float32 in interleaved blocks. Accuracy: top-1 on the quick profile's test split,
-int8 minus float32 per clip, 95 % interval from a paired bootstrap over test clips (2,000 resamples).
+(QDQ, weights per channel; activation ranges from 64 clips of the training split, the method's
+``calibration_clips``, as ``devicelab export NAME RUN --int8`` uses them) and a dynamic int8 copy; the
+log-mel front end stays float32 in both (``core.onnx.quantize_int8``). Latency: batch 1, one thread, int8
+against float32 in interleaved blocks. Accuracy: top-1 on the quick profile's test split, int8 minus
+float32 per clip, 95 % interval from a paired bootstrap over test clips (2,000 resamples).
 Writes ``reports/<profile>/bench/int8_quant.json``.
 
     python benchmarks/int8_quant.py [--rounds 9] [--models kws asc]
@@ -30,7 +30,7 @@ CALIBRATION_CLIPS = 64
 
 
 def kws_data(case: Case) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(calibration waves from the training split, test waves, test labels) of the run's corpus."""
+    """(calibration clips of the training split, as ``export --int8`` draws them; test waves; test labels)."""
     from devicelab.core.config import load_config_yaml
     from devicelab.data.corpora import ensure_corpus
     from devicelab.methods.kws_ssn.config import KwsSsnConfig
@@ -48,8 +48,10 @@ def kws_data(case: Case) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         extra_root=root,
         source=config.corpus,
     )
-    pick = np.random.default_rng(0).choice(len(task.train), CALIBRATION_CLIPS, replace=False)
-    return task.train.waves[pick].numpy(), task.test.waves.numpy(), task.test.labels.numpy()
+    from devicelab.methods.kws_ssn.export import calibration_clips
+
+    calibration = calibration_clips(case.run_dir, CALIBRATION_CLIPS).numpy()
+    return calibration, task.test.waves.numpy(), task.test.labels.numpy()
 
 
 def asc_data(case: Case) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -61,7 +63,7 @@ def asc_data(case: Case) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
     config = load_config_yaml(AscFactorizedConfig, case.run_dir / "config.yaml")
     corpus = TAU2019(ensure_corpus(config.corpus, "quick"))
-    split = corpus.split("official", config.unseen_cities)
+    split = corpus.split(config.splits[0], config.unseen_cities)
 
     def waves(clips) -> np.ndarray:
         out = np.zeros((len(clips), case.samples), dtype=np.float32)
@@ -70,9 +72,10 @@ def asc_data(case: Case) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             out[i, : min(len(audio), case.samples)] = audio[: case.samples]
         return out
 
-    pick = np.random.default_rng(0).choice(len(split.train), CALIBRATION_CLIPS, replace=False)
+    from devicelab.methods.asc_factorized.export import calibration_clips
+
     labels = np.array([corpus.label(c.scene) for c in split.test])
-    return waves([split.train[i] for i in pick]), waves(split.test), labels
+    return calibration_clips(case.run_dir, CALIBRATION_CLIPS).numpy(), waves(split.test), labels
 
 
 DATA = {"kws": kws_data, "asc": asc_data}

@@ -1,4 +1,4 @@
-"""The ``devicelab`` command: list, data, run, reproduce, report, export, personalize, fed.
+"""The ``devicelab`` command: list, data, run, reproduce, report, export, bench, personalize, fed.
 
 Every subcommand has ``--help``. Errors are one line on stderr that names the bad name, key or file, and
 exit status 2.
@@ -170,6 +170,18 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument(
         "--seed", type=int, default=None, help="the seed of that model (default: the run's base seed)"
     )
+    e.add_argument(
+        "--int8",
+        action="store_true",
+        help="also write an int8 copy beside the .onnx (NAME.int8.onnx): static, calibrated on training "
+        "clips where the method gives them, else dynamic; the front end stays float32",
+    )
+
+    bn = sub.add_parser("bench", help="run the speed benchmarks; JSON under reports/<profile>/bench/")
+    bn.add_argument("names", nargs="*", help="benchmarks to run (default: all; see `devicelab bench --list`)")
+    bn.add_argument("--profile", default="quick", help="report folder: reports/<profile>/bench/")
+    bn.add_argument("--quick", action="store_true", help="fewer rounds: a check that they run, not numbers")
+    bn.add_argument("--list", action="store_true", help="list the benchmarks and exit")
 
     for name, (_, _, text) in DELEGATED.items():
         sub.add_parser(name, help=text + f" (see `devicelab {name} --help`)", add_help=False)
@@ -449,6 +461,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             }
             path = experiment.export(args.run_dir, options) or args.onnx
             print(f"wrote {path} ({Path(path).stat().st_size / 1e3:.1f} kB)")
+            if args.int8:
+                from devicelab.core.onnx import export_int8
+
+                int8, how = export_int8(args.name, args.run_dir, Path(path))
+                print(f"wrote {int8} ({int8.stat().st_size / 1e3:.1f} kB, int8 {how})")
+            return 0
+        if args.command == "bench":
+            from devicelab.core.bench import BENCHMARKS, run_benchmarks
+
+            if args.list:
+                for name, (script, text) in BENCHMARKS.items():
+                    print(f"{name:14s} benchmarks/{script}: {text}")
+                return 0
+            run_benchmarks(args.names or list(BENCHMARKS), args.profile, quick=args.quick)
             return 0
     except (ConfigError, NotImplementedError, FileNotFoundError, FileExistsError) as e:
         return _error(str(e))

@@ -297,9 +297,11 @@ def run_benchmarks(names: list[str], profile: str, quick: bool = False) -> list[
     import subprocess
     import sys
 
+    from devicelab.core.config import ConfigError
+
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
-        raise ValueError(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
+        raise ConfigError(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
     folder = benchmarks_dir()
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no benchmarks folder (run from a source checkout)")

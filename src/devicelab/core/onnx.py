@@ -170,10 +170,36 @@ def int8_path(path: str | Path) -> Path:
     return path.with_name(f"{path.stem}.int8{path.suffix or '.onnx'}")
 
 
+def export_int8(experiment: str, run_dir: str | Path, path: str | Path, count: int = 64) -> tuple[Path, str]:
+    """``devicelab export NAME RUN --onnx PATH --int8``: write ``int8_path(PATH)``. Static when the method's
+    export module (``devicelab.methods.<name>.export``) has ``calibration_clips(run_dir, count)`` (clips of
+    the training split), else dynamic. Returns the path and which of the two was done."""
+    import importlib
+
+    import onnx
+
+    from devicelab.core.config import ConfigError
+
+    path = Path(path)
+    if path.suffix != ".onnx":
+        raise ConfigError(f"--int8 quantizes an ONNX model; {experiment} exported {path}")
+    try:
+        module = importlib.import_module(f"devicelab.methods.{experiment.replace('-', '_')}.export")
+    except ModuleNotFoundError:
+        module = None
+    clips_of = getattr(module, "calibration_clips", None)
+    if clips_of is None:
+        return quantize_int8(path, int8_path(path)), "dynamic"
+    name = onnx.load(str(path), load_external_data=False).graph.input[0].name
+    feeds = [{name: clip[None].numpy()} for clip in clips_of(run_dir, count)]
+    return quantize_int8(path, int8_path(path), feeds), f"static, calibrated on {len(feeds)} training clips"
+
+
 __all__ = [
     "ExportError",
     "check_finite",
     "check_parity",
+    "export_int8",
     "export_onnx",
     "front_end_nodes",
     "int8_path",

@@ -74,3 +74,27 @@ def export_run(run_dir: str | Path, options: Mapping[str, Any]) -> Path:
     clips = 0.05 * torch.randn(3, samples, generator=torch.Generator().manual_seed(1))
     check_parity(model, out, clips, PARITY_TOLERANCE)
     return out
+
+
+def calibration_clips(run_dir: str | Path, count: int = 64) -> torch.Tensor:
+    """``count`` clips of the run's first split's training part, drawn with seed 0, at the model's rate and
+    length: the calibration set of ``devicelab export asc-factorized RUN --int8``."""
+    import json
+
+    import numpy as np
+
+    from devicelab.audio.io import read_wav
+    from devicelab.data.corpora import ensure_corpus
+    from devicelab.data.datasets.tau2019 import TAU2019
+
+    run_dir = Path(run_dir)
+    config = load_config_yaml(AscFactorizedConfig, run_dir / "config.yaml")
+    info = json.loads((run_dir / "run.json").read_text())
+    root = info.get("data_path") or ensure_corpus(config.corpus, info["profile"])
+    train = TAU2019(root).split(config.splits[0], config.unseen_cities).train
+    samples = int(round(config.clip_seconds * config.sample_rate_hz))
+    waves = torch.zeros(min(count, len(train)), samples)
+    for row, i in enumerate(np.random.default_rng(0).permutation(len(train))[: len(waves)]):
+        audio, _ = read_wav(train[i].path, config.sample_rate_hz)
+        waves[row, : min(len(audio), samples)] = torch.from_numpy(audio[:samples])
+    return waves

@@ -88,3 +88,32 @@ def export_run(run_dir: str | Path, options: Mapping[str, Any]) -> Path:
     clips = 0.1 * torch.randn(4, CLIP_SAMPLES, generator=torch.Generator().manual_seed(0))
     check_parity(model, path, clips, PARITY_TOLERANCE)
     return path
+
+
+def calibration_clips(run_dir: str | Path, count: int = 64) -> torch.Tensor:
+    """``count`` clips (count, 16000) of the run's training split, drawn with seed 0: the calibration set of
+    ``devicelab export kws-ssn RUN --int8``."""
+    import json
+    from types import SimpleNamespace
+
+    from devicelab.core.sources import resolve_data
+    from devicelab.data.corpora import ensure_corpus
+    from devicelab.methods.kws_ssn.data import load_task
+
+    run_dir = Path(run_dir)
+    config = load_config_yaml(KwsSsnConfig, run_dir / "config.yaml")
+    info = json.loads((run_dir / "run.json").read_text())
+    ctx = SimpleNamespace(data_path=info.get("data_path"), corpus=lambda n: ensure_corpus(n, info["profile"]))
+    data = resolve_data(ctx, config.corpus)
+    task = load_task(
+        data.path / "gsc" if data.is_corpus else data.path,
+        caps=config.class_caps,
+        seed=config.seed,
+        silence_noise_amplitude=config.silence_noise_amplitude,
+        max_train_clips=config.max_train_clips,
+        test_set=config.test_set,
+        extra_root=data.path if data.is_corpus else None,
+        source=data.corpus or "gsc",
+    )
+    pick = torch.randperm(len(task.train), generator=torch.Generator().manual_seed(0))[:count]
+    return task.train.waves[pick]
