@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -131,11 +132,52 @@ def test_interrupted_build_leaves_nothing_and_is_redone(
     assert (rebuilt / "checksums.sha256").read_text() == (smoke / "checksums.sha256").read_text()
 
 
-def test_quick_plan_has_the_spec_sizes() -> None:
-    speakers = plan_speakers(PROFILES["quick"], seed=0)
-    assert len(speakers) == 88
+def test_quick_plan_keeps_test_voices_out_of_training_and_holds_3000_test_clips() -> None:
+    params = PROFILES["quick"]
+    speakers = plan_speakers(params, seed=0)
+    assert len({s.spk for s in speakers}) == len(speakers)
+    split_of_unit: dict[str, set[str]] = {}
+    for s in speakers:  # a recorded person or an espeak-ng variant file reaches one split only
+        split_of_unit.setdefault(s.voice.split_unit, set()).add(s.split)
+    assert all(len(splits) == 1 for splits in split_of_unit.values()), split_of_unit
     test = [s for s in speakers if s.split == "test"]
     train = [s for s in speakers if s.split == "train"]
     assert {s.voice.person for s in test if s.voice.person} == {"slt"}
     assert {s.voice.person for s in speakers if s.split == "validation" and s.voice.person} == {"rms"}
-    assert len(test) * 3 >= 40 and 180 <= len(train) * 3 <= 220  # clips per keyword
+    assert not {s.voice.split_unit for s in test} & {s.voice.split_unit for s in train}
+    # the 12-class test split: 10 keywords + _unknown_ + _silence_, each as many as a keyword (keyword_mean)
+    test_keyword_clips = len(test) * params.keyword_takes
+    assert 12 * test_keyword_clips >= 3000
+    assert len(train) * params.keyword_takes >= 1000  # clips per keyword
+    low, high = params.formant_range
+    assert low < 1.0 < high and all(low <= s.formant <= high for s in speakers)
+    assert {s.voice.engine for s in train} == {"espeak-ng", "flite", "festival"}
+
+
+def test_formant_factor_scales_the_spectrum_and_keeps_the_duration(tmp_path: Path) -> None:
+    """α > 1 (rendered at speed/α and pitch/α, read at rate·α) raises the spectral centroid; the word keeps
+    about its length."""
+    voice = sc.espeak_voice("en-us", "m3")
+    params = replace(PROFILES["smoke"], speed_jitter=0.0, pitch_jitter=0.0)
+    out = {}
+    for alpha in (1.0, 1.2):
+        made = sc._make_speaker(voice, 1.0, 1.0, "train", seed=0, formant=alpha)
+        spk = replace(made, channel_low_db=0.0, channel_high_db=0.0)  # the same flat channel for both
+        task = sc._SpeakerTask(
+            spk,
+            [("seven", 0)],
+            params,
+            0,
+            str(tmp_path / str(alpha)),
+            "",
+            {"kind": "tilt", "db_per_octave": 6.0},
+        )
+        rows = sc._render_speaker(task)
+        audio, _ = sf.read(str(tmp_path / str(alpha) / rows[0]["path"]))
+        spectrum = np.abs(np.fft.rfft(audio)) ** 2
+        freqs = np.fft.rfftfreq(len(audio), 1 / 16000)
+        loud = np.abs(audio) > 0.01
+        out[alpha] = (float((spectrum * freqs).sum() / spectrum.sum()), int(loud.sum()), spk.spk)
+    assert out[1.2][0] > 1.08 * out[1.0][0]
+    assert 0.8 < out[1.2][1] / out[1.0][1] < 1.25
+    assert out[1.2][2] != out[1.0][2]  # α is part of the pseudo-speaker id

@@ -1,9 +1,11 @@
 """``synth-commands``: the 35 Speech Commands v0.02 words spoken by synthetic pseudo-speakers, in the
 Speech Commands layout (corpora.md, "synth-commands"; read by the kws-ssn Speech Commands loader).
 
-A pseudo-speaker is (engine, voice or accent+variant, pitch, speed); its id is the first 8 hex digits of
-the sha1 of that tuple. Splits keep a recorded person (flite/festival) or an espeak-ng variant file
-together: test = slt + 10 % of the variant files, validation = rms + another 10 %, train = the rest.
+A pseudo-speaker is (engine, voice or accent+variant, pitch, speed, formant factor α); its id is the
+first 8 hex digits of the sha1 of that tuple (α = 1 leaves it out). Splits keep a recorded person
+(flite/festival) or an espeak-ng variant file together: test = slt + 10 % of the variant files,
+validation = rms + another 10 %, train = the rest. Every split draws its pitch, speed, α and channel from
+the same ranges; only the voices differ.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from devicelab.audio.io import read_wav, resample, write_wav
 from devicelab.core.seeding import child_rng
 from devicelab.data.corpora import BuildContext, CorpusBuilder
 from devicelab.data.corpora._speech import (
+    ESPEAK_VARIANTS,
     FLITE_VOICES,
     MBROLA_VOICES,
     SAMPLE_RATE_HZ,
@@ -75,6 +78,11 @@ class CommandsParams:
     festival_voices: tuple[str, ...] = tuple(FESTIVAL_VOICES)
     mbrola_voices: tuple[str, ...] = ()  # filled from --extras mbrola
     tuples_per_voice: int = 4  # (pitch, speed) tuples per flite/festival/mbrola voice
+    voice_pitch: tuple[float, float] = (0.88, 1.12)  # pitch factor range of flite/festival/mbrola tuples
+    voice_speed: tuple[float, float] = (0.88, 1.12)  # speed factor range of flite/festival/mbrola tuples
+    # formant factor α per tuple (every engine): rendered at speed/α and pitch/α, then resampled by α,
+    # which scales the spectral envelope by α and keeps pitch and duration (vocal tract length)
+    formant_range: tuple[float, float] = (1.0, 1.0)
     keyword_takes: int = 3
     other_takes: int = 1
     test_fraction: float = 0.1  # of the espeak variant files
@@ -88,6 +96,7 @@ class CommandsParams:
     noise_seconds: float = 60.0
     minetest_noise: bool = True
     real_digits: bool = True
+    real_noise_floor: bool = False  # the real/ digits get the same noise floor as the synthetic clips
 
 
 PROFILES: dict[str, CommandsParams] = {
@@ -100,7 +109,20 @@ PROFILES: dict[str, CommandsParams] = {
         minetest_noise=False,
         real_digits=False,
     ),
-    "quick": CommandsParams(),
+    # quick: every variant file, 3 accents and 2 tuples each, 24 tuples per recorded voice, wide pitch and
+    # formant ranges and ±6 dB shelves; test = 6 variant files x 3 x 2 + slt x 2 engines x 24 = 84 speakers,
+    # 252 clips per keyword: the 12-class test split holds 12 x 252 = 3,024 clips
+    "quick": CommandsParams(
+        espeak_variants=len(ESPEAK_VARIANTS),
+        accents_per_variant=3,
+        tuples_per_espeak_voice=2,
+        tuples_per_voice=24,
+        voice_pitch=(0.8, 1.8),
+        voice_speed=(0.85, 1.2),
+        formant_range=(0.88, 1.22),
+        shelf_db=6.0,
+        real_noise_floor=True,
+    ),
     "full": CommandsParams(
         espeak_variants=46,
         accents_per_variant=6,
@@ -120,6 +142,7 @@ class PseudoSpeaker:
     channel_low_db: float
     channel_high_db: float
     spk: str = field(default="")
+    formant: float = 1.0  # α: spectral envelope scaled by α, pitch and duration kept
 
     def row(self) -> dict[str, Any]:
         return {
@@ -130,15 +153,27 @@ class PseudoSpeaker:
             "person": self.voice.person or "-",
             "pitch": f"{self.pitch:.4f}",
             "speed": f"{self.speed:.4f}",
+            "formant": f"{self.formant:.4f}",
             "split": self.split,
         }
 
 
-def _make_speaker(voice: Voice, pitch: float, speed: float, split: str, seed: int) -> PseudoSpeaker:
-    spk = short_id(voice.engine, voice.voice, f"{pitch:.4f}", f"{speed:.4f}")
+def _make_speaker(
+    voice: Voice, pitch: float, speed: float, split: str, seed: int, formant: float = 1.0
+) -> PseudoSpeaker:
+    parts = [voice.engine, voice.voice, f"{pitch:.4f}", f"{speed:.4f}"]
+    if formant != 1.0:
+        parts.append(f"{formant:.4f}")
+    spk = short_id(*parts)
     rng = child_rng(seed, "channel", spk)
     shelf = rng.uniform(-1.0, 1.0, size=2)
-    return PseudoSpeaker(voice, pitch, speed, split, float(shelf[0]), float(shelf[1]), spk)
+    return PseudoSpeaker(voice, pitch, speed, split, float(shelf[0]), float(shelf[1]), spk, formant)
+
+
+def _formant(params: CommandsParams, rng: np.random.Generator) -> float:
+    """α drawn from ``formant_range`` (no draw when the range is the single value 1)."""
+    low, high = params.formant_range
+    return 1.0 if low == high == 1.0 else float(rng.uniform(low, high))
 
 
 def plan_speakers(params: CommandsParams, seed: int) -> list[PseudoSpeaker]:
@@ -155,13 +190,16 @@ def plan_speakers(params: CommandsParams, seed: int) -> list[PseudoSpeaker]:
                 rng = child_rng(seed, "tuple", voice.key, t)
                 pitch = rng.uniform(20, 80) / 50.0  # espeakPITCH 20-80
                 speed = rng.uniform(130, 220) / 175.0  # espeakRATE 130-220 wpm
-                speakers.append(_make_speaker(voice, pitch, speed, variant_split[variant], seed))
+                formant = _formant(params, rng)
+                speakers.append(_make_speaker(voice, pitch, speed, variant_split[variant], seed, formant))
     person_split = {"slt": "test", "us3": "test", "rms": "validation", "en1": "validation"}
     for voice in recorded_voices(params):
         for t in range(params.tuples_per_voice):
             rng = child_rng(seed, "tuple", voice.key, t)
-            pitch, speed = rng.uniform(0.88, 1.12), rng.uniform(0.88, 1.12)
-            speakers.append(_make_speaker(voice, pitch, speed, person_split.get(voice.person, "train"), seed))
+            pitch, speed = rng.uniform(*params.voice_pitch), rng.uniform(*params.voice_speed)
+            formant = _formant(params, rng)
+            split = person_split.get(voice.person, "train")
+            speakers.append(_make_speaker(voice, pitch, speed, split, seed, formant))
     ids = Counter(s.spk for s in speakers)
     if max(ids.values(), default=1) > 1:
         raise RuntimeError(f"pseudo-speaker id collision: {[k for k, v in ids.items() if v > 1]}")
@@ -210,12 +248,17 @@ def _render_speaker(task: _SpeakerTask) -> list[dict[str, Any]]:
     pending = list(task.words)
     truncated: set[tuple[str, int]] = set()
     speech: dict[tuple[str, int], tuple[np.ndarray, float]] = {}
+    alpha = spk.formant
     for attempt in range(4):  # speed is redrawn (faster) while the trimmed word is over 0.95 s
-        items = [(w, spk.voice.voice, jitters[(w, k)][1], jitters[(w, k)][2]) for w, k in pending]
+        # formant factor α: render at speed/α and pitch/α, then read the samples at rate·α
+        items = [
+            (w, spk.voice.voice, jitters[(w, k)][1] / alpha, jitters[(w, k)][2] / alpha) for w, k in pending
+        ]
         renderings = render(spk.voice.engine, items, Path(task.cache))
         again = []
         for (word, take), r in zip(pending, renderings):
-            audio = trimmed(resample(r.audio, r.sample_rate_hz, SAMPLE_RATE_HZ))
+            source_hz = r.sample_rate_hz if alpha == 1.0 else int(round(r.sample_rate_hz * alpha))
+            audio = trimmed(resample(r.audio, source_hz, SAMPLE_RATE_HZ))
             if audio.size == 0:
                 raise RuntimeError(
                     f"{spk.voice.engine} voice {spk.voice.voice!r} rendered silence for {word!r}"
@@ -258,6 +301,7 @@ def _render_speaker(task: _SpeakerTask) -> list[dict[str, Any]]:
                 {
                     "speed": round(speed, 4),
                     "pitch": round(pitch, 4),
+                    **({"formant": round(alpha, 4)} if alpha != 1.0 else {}),
                     "offset": offset,
                     "level_dbfs": round(level, 2),
                 }
@@ -277,8 +321,14 @@ def _source_name(engine: str) -> str:
     ]
 
 
-def _write_real(ctx: BuildContext, out: Path) -> tuple[list[dict], dict]:
-    """Allison's ten digits (asterisk-core-sounds-en-wav, 8 kHz), trimmed and padded to 1 s."""
+def _write_real(
+    ctx: BuildContext, out: Path, noise_floor_dbfs: float | None = None
+) -> tuple[list[dict], dict]:
+    """Allison's ten digits (asterisk-core-sounds-en-wav, 8 kHz), trimmed, centred in 1 s at −26 dBFS.
+
+    With ``noise_floor_dbfs`` the clip gets the white noise floor every synthetic clip has; without it the
+    padding and the band above 4 kHz are digital zeros, log-mel values (log 1e-6) that no training clip has.
+    """
     pkg = ctx.fetcher.fetch("asterisk-core-sounds-en-wav")
     spk = short_id("asterisk", "en_US_f_Allison")
     rows, members = [], []
@@ -291,6 +341,9 @@ def _write_real(ctx: BuildContext, out: Path) -> tuple[list[dict], dict]:
         clip = np.zeros(CLIP_SAMPLES, dtype=np.float32)
         offset = (CLIP_SAMPLES - len(audio)) // 2
         clip[offset : offset + len(audio)] = set_rms_dbfs(audio, -26.0)
+        if noise_floor_dbfs is not None:
+            floor = white_noise(CLIP_SAMPLES, child_rng(ctx.seed, "real-floor", digit))
+            clip = clip + floor * 10 ** (noise_floor_dbfs / 20)
         name = f"{word}/{spk}_nohash_0.wav"
         write_wav(out / "real" / name, np.clip(clip, -1, 1), SAMPLE_RATE_HZ)
         rows.append(
@@ -301,7 +354,9 @@ def _write_real(ctx: BuildContext, out: Path) -> tuple[list[dict], dict]:
                 "engine": "",
                 "voice": "en_US_f_Allison",
                 "split": "real",
-                "parameters": as_json({"offset": offset}),
+                "parameters": as_json(
+                    {"offset": offset, **({"noise_floor_dbfs": noise_floor_dbfs} if noise_floor_dbfs else {})}
+                ),
             }
         )
         members.append(member)
@@ -360,10 +415,11 @@ def build(ctx: BuildContext) -> dict[str, Any]:
     write_csv(
         gsc / "speakers.csv",
         [s.row() for s in speakers],
-        ["spk8", "engine", "voice", "variant", "person", "pitch", "speed", "split"],
+        ["spk8", "engine", "voice", "variant", "person", "pitch", "speed", "formant", "split"],
     )
     if params.real_digits:
-        real_rows, real_source = _write_real(ctx, ctx.out)
+        floor = params.noise_floor_dbfs if params.real_noise_floor else None
+        real_rows, real_source = _write_real(ctx, ctx.out, floor)
         rows += real_rows
         sources.append(real_source)
     else:
