@@ -11,7 +11,7 @@ export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 RAY_USAGE_STATS_ENABLED=0
 export HF_HUB_OFFLINE=1
 export NUMBA_CACHE_DIR ?= $(HOME)/.cache/devicelab/numba
 
-.PHONY: setup system venv demo test lint format clean
+.PHONY: setup system venv demo test lint format clean bench
 
 setup: system venv
 
@@ -39,6 +39,9 @@ lint: venv
 
 test: setup lint
 	$(BIN)/pytest -q
+
+bench: venv
+	$(BIN)/devicelab bench --profile $(PROFILE) $(BENCH)
 
 format: venv
 	$(BIN)/ruff format src tests benchmarks

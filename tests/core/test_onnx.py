@@ -41,3 +41,48 @@ def test_non_finite_weights_are_refused_by_name(tmp_path):
     with pytest.raises(ExportError, match=r"0\.weight holds 1 non-finite"):
         export_onnx(model, tmp_path / "bad.onnx", torch.randn(2, 4))
     assert not (tmp_path / "bad.onnx").exists()
+
+
+class TinyKeywordModel(nn.Module):
+    """Waveform -> LogMel -> a small conv net -> logits: the shape of every exported classifier."""
+
+    def __init__(self):
+        super().__init__()
+        from devicelab.audio.features import LogMel
+
+        torch.manual_seed(0)
+        self.frontend = LogMel(n_mels=16)
+        self.net = nn.Sequential(
+            nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4)
+        )
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        return self.net(self.frontend(waveform).unsqueeze(1))
+
+
+def test_int8_keeps_the_front_end_in_float32_and_stays_close(tmp_path):
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+
+    from devicelab.core.onnx import front_end_nodes, int8_path, quantize_int8
+
+    model = TinyKeywordModel().eval()
+    path = export_onnx(model, tmp_path / "m.onnx", 0.1 * torch.randn(2, 4000), input_name="waveform")
+    graph = onnx.load(str(path))
+    front = front_end_nodes(graph)
+    assert front and graph.graph.node[[n.name for n in graph.graph.node].index(front[-1])].op_type == "Log"
+    clips = 0.1 * torch.randn(8, 4000, generator=torch.Generator().manual_seed(1))
+    feeds = [{"waveform": c[None].numpy()} for c in clips]
+    static = quantize_int8(path, int8_path(path), feeds)
+    dynamic = quantize_int8(path, tmp_path / "m.dynamic.onnx")
+    assert static.name == "m.int8.onnx" and not list(tmp_path.glob(".*"))
+    ops = {n.op_type for n in onnx.load(str(static)).graph.node}
+    assert "QuantizeLinear" in ops and "Log" in ops
+    with torch.no_grad():
+        reference = model(clips).numpy()
+    for p in (static, dynamic):
+        out = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(
+            None, {"waveform": clips.numpy()}
+        )
+        assert np.abs(out[0] - reference).max() < 0.1 * np.abs(reference).max() + 1e-3

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from devicelab import experiments
-from devicelab.core.bench import environment
+from devicelab.core.bench import bench_section, environment
 from devicelab.core.claims import ITEMS_SUFFIX, evaluate_claims
 from devicelab.core.config import ConfigError, resolve_config, to_dict
 from devicelab.core.paths import reports_root, runs_root
@@ -294,6 +294,7 @@ def render(
         )
         details.append(_details(name, result, run_dir, plot_links, out_dir))
     lines += ["", "## Claims", "", claims_table(rows), ""]
+    lines += bench_section(profile)
     if skipped:
         lines += ["## Unreadable runs (skipped)", "", *[f"- `{s}`" for s in skipped], ""]
     lines += details

@@ -32,6 +32,18 @@ def backend_config(cfg: FederatedConfig, temp_dir: str) -> dict[str, Any]:
     }
 
 
+def start_ray(cfg: FederatedConfig, temp_dir: str) -> None:
+    """Start Ray in this process before Flower does (Flower then uses it, and shuts it down at the end).
+
+    Flower's own ``ray.init`` adds a ``runtime_env`` (a ``PYTHONPATH`` the workers inherit anyway); Ray then
+    cannot give the client actors the worker processes it prestarts at start-up and spawns new ones, which
+    adds one interpreter start per actor to every run (``benchmarks/fed_sim_vs_loop.py``, docs/bench.md)."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(**backend_config(cfg, temp_dir)["init_args"])
+
+
 def run_flower_simulation(
     algo: FedAlgorithm,
     data_fn: Callable[[int], Any],
@@ -67,6 +79,7 @@ def run_flower_simulation(
     server_app = make_server_app(lambda context: (algo, cfg), sink)
     temp_dir = tempfile.mkdtemp(prefix="dl-ray-")  # short: Ray's socket paths allow ~107 characters
     try:
+        start_ray(cfg, temp_dir)
         run_simulation(
             server_app=server_app,
             client_app=client_app,
@@ -75,6 +88,10 @@ def run_flower_simulation(
             verbose_logging=verbose,
         )
     finally:
+        import ray
+
+        if ray.is_initialized():  # Flower shuts Ray down after a run; not when it failed before that
+            ray.shutdown()
         shutil.rmtree(temp_dir, ignore_errors=True)
     if "result" not in box:
         raise FederatedRunError(
