@@ -36,3 +36,13 @@ def test_unknown_benchmark_is_a_config_error():
 
     with pytest.raises(ConfigError, match="unknown benchmark"):
         run_benchmarks(["no-such-bench"], "quick")
+
+
+def test_cli_lists_the_benchmarks_and_refuses_an_unknown_one(capsys):
+    from devicelab.cli import main
+
+    assert main(["bench", "--list"]) == 0
+    listed = capsys.readouterr().out
+    assert all(name in listed for name in BENCHMARKS)
+    assert main(["bench", "no-such-bench"]) == 2
+    assert "unknown benchmark" in capsys.readouterr().err
