@@ -2,17 +2,23 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
 from devicelab.audio.augment import BackgroundNoiseMixer
+from devicelab.audio.features import LogMel
 from devicelab.core.config import ConfigError, resolve_config
 from devicelab.core.stages import plan_stages
 from devicelab.methods.kws_ssn.config import KwsSsnConfig
+from devicelab.methods.kws_ssn.data import ClipSet, KwsTask, clip_voices
 from devicelab.methods.kws_ssn.experiment import CLAIMS
 from devicelab.methods.kws_ssn.recipe import (
     bcresnet_spec,
     build_bcresnet,
+    cache_eval_features,
+    compute_features,
+    eval_features,
     make_optimizer,
     make_train_epoch,
     plan_models,
@@ -20,12 +26,15 @@ from devicelab.methods.kws_ssn.recipe import (
     use_specaugment,
     warmup_cosine_lr,
 )
+from devicelab.methods.kws_ssn.report import real_confusion_table, voice_table
+from devicelab.methods.kws_ssn.vtlp import VtlpLogMel, triangular_filterbank, warp_frequencies
 from devicelab.nn.utils import count_parameters
 
 
 def test_profiles_follow_the_spec_defaults():
     quick = resolve_config(KwsSsnConfig, "quick")
-    assert (quick.epochs, quick.seeds, quick.warmup_epochs, quick.batch_size) == (8, 3, 1.0, 100)
+    assert (quick.epochs, quick.seeds, quick.warmup_epochs, quick.batch_size) == (2, 3, 0.25, 100)
+    assert quick.vtlp == [] and quick.specaugment == "auto"
     assert (quick.lr, quick.momentum, quick.weight_decay, quick.dropout) == (0.1, 0.9, 1e-3, 0.1)
     assert quick.variants == ["ssn", "bn", "bn-wide"]
     full = resolve_config(KwsSsnConfig, "full")
@@ -118,3 +127,92 @@ def test_an_epoch_is_deterministic_under_its_seed():
     assert a == b and torch.equal(wa, wb)
     assert a["loss"] != c["loss"]
     assert 0 < a["lr"] <= 0.1
+
+
+def _toy_task(with_real: bool = True) -> KwsTask:
+    g = torch.Generator().manual_seed(1)
+
+    def clips(n: int) -> ClipSet:
+        return ClipSet(
+            0.1 * torch.randn(n, 16000, generator=g), torch.arange(n) % 12, [f"w/{i}.wav" for i in range(n)]
+        )
+
+    real = ClipSet(
+        0.1 * torch.randn(2, 16000, generator=g), torch.ones(2, dtype=torch.long), ["zero/a.wav", "one/a.wav"]
+    )
+    noise = [0.1 * torch.randn(32000, generator=g)]
+    return KwsTask(
+        clips(4), clips(3), clips(5), noise, 2, "toy", "list test split", real=real if with_real else None
+    )
+
+
+def test_evaluation_features_are_cached_once_and_equal_the_direct_ones():
+    task = _toy_task()
+    direct = {name: compute_features(LogMel(), clips.waves) for name, clips in task.eval_sets().items()}
+    cache_eval_features(task, KwsSsnConfig())
+    assert {name for _, name in task.features} == {"validation", "test", "real"}
+    for name, features in direct.items():
+        assert torch.equal(eval_features(task, LogMel(), name), features)
+    assert eval_features(_toy_task(), LogMel(), "test").shape == (5, 1, 40, 101)  # no cache: computed
+
+
+def test_real_confusion_row_counts_the_predicted_classes():
+    task = _toy_task()
+    groups = {"bn": [{"real_pred": ["_silence_", "_unknown_"]}, {"real_pred": ["_silence_", "no"]}]}
+    table = real_confusion_table(groups, task)
+    row = next(line for line in table.splitlines() if line.startswith("| BC-ResNet-1, BatchNorm |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    header = next(line for line in table.splitlines() if line.startswith("| model |"))
+    counts = dict(zip([c.strip() for c in header.strip("|").split("|")], cells))
+    assert (counts["_silence_"], counts["_unknown_"], counts["no"], counts["yes"]) == ("2", "1", "1", "0")
+    assert "_silence_/_silence_" in table  # per digit: one prediction per seed
+
+
+def test_vtlp_at_one_is_the_plain_front_end_and_raises_a_tone_above_one():
+    frontend = LogMel()
+    bins = np.linspace(0.0, 8000.0, 257)
+    assert np.abs(triangular_filterbank(frontend, bins) - frontend.mel_fbank.numpy()).max() < 1e-6
+    vtlp = VtlpLogMel(frontend, 0.8, 1.2, steps=5)  # grid 0.8, 0.9, 1.0, 1.1, 1.2
+    waves = 0.1 * torch.randn(2, 16000, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(vtlp(waves, torch.ones(2)), frontend(waves), atol=1e-4)
+    tone = torch.sin(2 * math.pi * 1000.0 * torch.arange(16000) / 16000).repeat(3, 1)
+    peaks = vtlp(tone, torch.tensor([0.8, 1.0, 1.2])).mean(-1).argmax(-1).tolist()
+    assert peaks[0] < peaks[1] < peaks[2]
+    warped = warp_frequencies(bins, 1.2, 8000.0)
+    assert warped[-1] == pytest.approx(8000.0) and np.all(np.diff(warped) > 0)  # Nyquist fixed, monotone
+    with pytest.raises(ConfigError, match="vtlp"):
+        bcresnet_spec(KwsSsnConfig(vtlp=[1.2]), "bn")
+
+
+def test_an_epoch_with_vtlp_is_deterministic_and_differs_from_plain():
+    def run(vtlp):
+        torch.manual_seed(0)
+        config = KwsSsnConfig(batch_size=8, vtlp=vtlp)
+        spec = bcresnet_spec(config, "bn")
+        optimizer = make_optimizer(spec.model, config, spec.weight_decay)
+        g = torch.Generator().manual_seed(0)
+        waves, labels = 0.1 * torch.randn(16, 16000, generator=g), torch.arange(16) % 12
+        mixer = BackgroundNoiseMixer([0.1 * torch.randn(32000, generator=g)])
+        return make_train_epoch(spec, optimizer, waves, labels, mixer, 3)(0)
+
+    assert run([0.9, 1.1]) == run([0.9, 1.1]) != run([])
+
+
+def test_test_voices_come_from_speakers_csv_and_group_the_per_clip_scores(tmp_path):
+    (tmp_path / "speakers.csv").write_text(
+        "spk8,engine,voice,variant,person,pitch,speed,formant,split\n"
+        "aaaa0001,flite,slt,,slt,1,1,1,test\n"
+        "bbbb0002,espeak-ng,en-us+f3,f3,-,1,1,1,test\n"
+    )
+    names = [
+        str(tmp_path / "yes/aaaa0001_nohash_0.wav"),
+        str(tmp_path / "no/bbbb0002_nohash_1.wav"),
+        "_silence_",
+    ]
+    voices = clip_voices(tmp_path, names)
+    assert voices == ["flite slt", "espeak-ng f3", "_silence_"]
+    assert clip_voices(tmp_path / "missing", names) == []
+    table = voice_table(
+        {"bn": [{"test_correct": [0.0, 100.0, 100.0]}, {"test_correct": [100.0, 100.0, 0.0]}]}, voices
+    )
+    assert "| flite slt | 1 | 50.0 |" in table and "| espeak-ng f3 | 1 | 100.0 |" in table

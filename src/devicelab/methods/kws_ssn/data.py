@@ -6,6 +6,7 @@ Reads a Speech Commands root (``--data``) or the offline corpus ``synth-commands
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +54,20 @@ class KwsTask:
     real: ClipSet | None = None  # synth-commands real/: ten real spoken digits (all _unknown_)
     speakers: dict[str, int] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)  # bad files dropped with skip_bad, one error each
+    # front-end features of the evaluation sets, by (front end, set name): computed once per run, before the
+    # stages fork, and read by every stage (see ``cache_eval_features``)
+    features: dict[tuple[str, str], torch.Tensor] = field(default_factory=dict)
+    # synth-commands: each test clip's voice ("flite slt", "espeak-ng f3"; "_silence_"), from speakers.csv
+    test_voices: list[str] = field(default_factory=list)
+
+    def eval_sets(self) -> dict[str, ClipSet]:
+        """The sets every model is evaluated on (validation, test and the diagnostics present)."""
+        sets = {"validation": self.validation, "test": self.test}
+        if self.channel is not None:
+            sets["channel"] = self.channel
+        if self.real is not None:
+            sets["real"] = self.real
+        return sets
 
 
 def _stratified_subset(labels: list[int], limit: int, seed: int) -> list[int]:
@@ -181,4 +196,21 @@ def load_task(
         real,
         speakers,
         skipped or [],
+        test_voices=clip_voices(root, test.names),
     )
+
+
+def clip_voices(root: Path, names: list[str]) -> list[str]:
+    """The base voice of each clip from a synth-commands ``speakers.csv`` ("flite slt", "espeak-ng f3": a
+    recorded person or an espeak-ng variant file, the unit the splits keep together); [] without the file."""
+    table = root / "speakers.csv"
+    if not table.is_file():
+        return []
+    with open(table, newline="") as f:
+        voice = {
+            row["spk8"]: f"{row['engine']} {row['person'] if row['person'] != '-' else row['variant']}"
+            for row in csv.DictReader(f)
+        }
+    return [
+        voice.get(Path(n).name.split("_nohash_")[0], "?") if n != "_silence_" else "_silence_" for n in names
+    ]

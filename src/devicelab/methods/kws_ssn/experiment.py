@@ -20,7 +20,7 @@ from devicelab.core.sources import resolve_data
 from devicelab.core.stages import StageResults, plan_stages, run_stages
 from devicelab.methods.kws_ssn.config import KwsSsnConfig
 from devicelab.methods.kws_ssn.data import KwsTask, load_task
-from devicelab.methods.kws_ssn.recipe import ModelChoice, plan_models, train_stage
+from devicelab.methods.kws_ssn.recipe import ModelChoice, cache_eval_features, plan_models, train_stage
 from devicelab.methods.kws_ssn.report import add_plots, add_tables
 
 PAPER = (
@@ -137,6 +137,7 @@ def run(config: KwsSsnConfig, ctx: RunContext) -> dict[str, MetricValue]:
         test=len(task.test),
         speakers=task.speakers,
     )
+    cache_eval_features(task, config)  # once, before the stages fork
     results: StageResults = run_stages(
         ctx, stages, train_stage, task, workers=config.workers, threads=config.threads
     )

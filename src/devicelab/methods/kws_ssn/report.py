@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import statistics
+from collections import Counter
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from devicelab.core.claims import MetricValue
@@ -81,6 +83,49 @@ def add_tables(
             row[_describe(key)] = f"{statistics.fmean(values):.1f}" if values else "–"
         per_class.append(row)
     ctx.add_table("Per-class test accuracy % (mean over seeds)\n\n" + markdown_table(per_class))
+    if task.test_voices and all("test_correct" in r for runs in groups.values() for r in runs):
+        ctx.add_table(voice_table(groups, task.test_voices))
+    if task.real is not None and all("real_pred" in r for runs in groups.values() for r in runs):
+        ctx.add_table(real_confusion_table(groups, task))
+
+
+def voice_table(groups: Mapping[str, list[dict[str, Any]]], voices: list[str]) -> str:
+    """Test accuracy per held-out voice (mean over seeds), from the per-clip scores: where the test errors
+    come from."""
+    rows = []
+    for voice in sorted(set(voices)):
+        idx = [i for i, v in enumerate(voices) if v == voice]
+        row: dict[str, Any] = {"test voice": voice, "clips": len(idx)}
+        for key, runs in groups.items():
+            per_seed = [statistics.fmean(r["test_correct"][i] for i in idx) for r in runs]
+            row[_describe(key)] = f"{statistics.fmean(per_seed):.1f}"
+        rows.append(row)
+    return "Test accuracy % per held-out voice (mean over seeds)\n\n" + markdown_table(rows)
+
+
+def real_confusion_table(groups: Mapping[str, list[dict[str, Any]]], task: KwsTask) -> str:
+    """What each model predicts on the real/ digits (all ``_unknown_``): counts over seeds and clips per
+    predicted class, one row per model (the confusion row of the true class ``_unknown_``)."""
+    rows = []
+    for key, runs in groups.items():
+        counts = Counter(label for r in runs for label in r["real_pred"])
+        row: dict[str, Any] = {"model": _describe(key)}
+        row.update({label: counts.get(label, 0) for label in LABELS_12})
+        rows.append(row)
+    digits = [Path(n).parent.name for n in task.real.names] if task.real is not None else []
+    by_digit = []
+    for key, runs in groups.items():
+        row = {"model": _describe(key)}
+        for i, digit in enumerate(digits):
+            row[digit] = "/".join(r["real_pred"][i] for r in runs)
+        by_digit.append(row)
+    return (
+        f"Real speech ({len(digits)} Asterisk Allison digits, true class _unknown_): predicted class counts "
+        "over seeds × clips\n\n"
+        + markdown_table(rows)
+        + "\n\nPer digit (one prediction per seed)\n\n"
+        + markdown_table(by_digit)
+    )
 
 
 def add_plots(ctx: RunContext, groups: Mapping[str, list[dict[str, Any]]]) -> None:
