@@ -11,6 +11,7 @@ from devicelab.methods.fed_ua.algorithms import (
     FedUA,
     NaiveFedAvg,
     PrivacyAuditError,
+    random_crop,
     spreadout_step,
     warmup_threshold,
 )
@@ -109,14 +110,54 @@ def test_naive_fedavg_scores_log_probability_of_own_class(task):
     assert (scores <= 0).all() and scores.shape == (len(task.users[1].warmup),)
 
 
+def test_random_crop_is_one_seeded_window_per_batch():
+    x = torch.arange(2 * 3 * 20, dtype=torch.float32).reshape(2, 3, 20)
+    assert random_crop(x, 0, None) is x and random_crop(x, 20, None) is x  # off, or nothing to crop
+    windows = {int(random_crop(x, 8, torch.Generator().manual_seed(s))[0, 0, 0]) for s in range(40)}
+    assert windows <= set(range(13)) and len(windows) > 5  # offsets 0..12, not always the same
+    a = random_crop(x, 8, torch.Generator().manual_seed(7))
+    assert a.shape == (2, 3, 8) and torch.equal(a, random_crop(x, 8, torch.Generator().manual_seed(7)))
+    assert torch.equal(a[:, :, 1:], a[:, :, :-1] + 1)  # one contiguous window, the same for the batch
+
+
+def test_training_crops_change_the_update_reproducibly(task):
+    arrays, plan = fedua().init_global(0), RoundPlan(1, "train", 0)
+    replies = [fedua(crop_frames=crop).client_update(arrays, task.client_data(0), {}, plan).arrays
+               for crop in (0, 16, 16)]  # fmt: skip
+    key = "output.weight"
+    assert not np.allclose(replies[0][key], replies[1][key])
+    assert all(np.array_equal(replies[1][k], replies[2][k]) for k in replies[1])
+    with pytest.raises(ValueError, match="crop_frames"):
+        fedua(crop_frames=-1)
+
+
+def test_local_examples_draw_the_same_seeded_share_in_every_engine(task):
+    data, plan = task.client_data(1), RoundPlan(2, "train", 0)
+    algo = fedua(local_examples=3)
+    a, b = algo.round_examples(data, plan), algo.round_examples(data, plan)
+    assert len(a) == 3 and a.pid == 1 and torch.equal(a.inputs, b.inputs)
+    assert all(any(torch.equal(row, full) for full in data.inputs) for row in a.inputs)  # a subset
+    other = algo.round_examples(data, RoundPlan(3, "train", 0))
+    assert not torch.equal(a.inputs, other.inputs)  # a new draw each round
+    assert (
+        fedua().round_examples(data, plan) is data
+        and fedua(local_examples=99).round_examples(data, plan) is data
+    )
+    reply = algo.client_update(algo.init_global(0), data, {}, plan)
+    assert reply.n == 3
+    with pytest.raises(ValueError, match="local_examples"):
+        fedua(local_examples=-2)
+
+
 def test_pos_neg_oracle_must_be_privacy_exempt():
     with pytest.raises(ValueError, match="privacy_exempt"):
         fedua(loss_kind="pos+neg")
 
 
-def test_one_clients_update_reveals_its_codeword(task):
+@pytest.mark.parametrize("norm", ["none", "l2"])
+def test_one_clients_update_reveals_its_codeword(task, norm):
     """The documented limit of the threat model (spec §2.1): ΔW of one client gives v_u up to sign."""
-    algo = fedua(code_length=64, model=ModelConfig(out_dim=64, **SMALL))
+    algo = fedua(code_length=64, model=ModelConfig(out_dim=64, output_norm=norm, **SMALL))
     arrays = algo.init_global(0)
     for pid in range(3):
         reply = algo.client_update(arrays, task.client_data(pid), {}, RoundPlan(1, "train", 0))

@@ -31,6 +31,7 @@ from devicelab.federated.algo import (
     RoundPlan,
     sample_partitions,
     stream_rng,
+    torch_generator,
     weighted_average,
 )
 from devicelab.federated.fedavg import LocalTraining, TorchFedAvg, load_arrays
@@ -55,6 +56,28 @@ class UserData(Protocol):
     warmup: torch.Tensor
 
     def __len__(self) -> int: ...
+
+
+@dataclass
+class LocalExamples:
+    """A round's share of one user's data (:meth:`PositiveOnlyFedAvg.round_examples`)."""
+
+    pid: int
+    inputs: torch.Tensor
+    labels: torch.Tensor
+    warmup: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.inputs.shape[0])
+
+
+def random_crop(x: torch.Tensor, frames: int, generator: torch.Generator | None) -> torch.Tensor:
+    """One random window of ``frames`` frames of a (N, F, T) batch, the same offset for the whole batch
+    (training only; 0 or T ≤ frames: ``x`` unchanged). Spec §3: random training crops, whole crop at test."""
+    if frames <= 0 or x.shape[-1] <= frames:
+        return x
+    offset = int(torch.randint(0, x.shape[-1] - frames + 1, (1,), generator=generator))
+    return x[..., offset : offset + frames]
 
 
 def warmup_threshold(scores: np.ndarray, q: float) -> float:
@@ -83,6 +106,8 @@ class PositiveOnlyFedAvg(TorchFedAvg):
     join_round: int = 0  # 0: no late users
     fraction: float = 0.1  # f: share of the active users sampled per round
     q: float = 0.9  # target TPR of the warm-up thresholds
+    crop_frames: int = 0  # > 0: every training batch is a random window of this many frames (spec §3)
+    local_examples: int = 0  # > 0: a client trains each round on this many of its examples (seeded draw)
     warmup: bool = True
     privacy_exempt: bool = False
     stages: tuple[str, ...] = ("train", WARMUP)
@@ -100,6 +125,10 @@ class PositiveOnlyFedAvg(TorchFedAvg):
             raise ValueError(f"join_round={self.join_round}: late users need 1 ≤ join_round ≤ rounds")
         if not 0.0 < self.fraction <= 1.0:
             raise ValueError(f"fraction={self.fraction}: expected 0 < f ≤ 1")
+        if self.crop_frames < 0:
+            raise ValueError(f"crop_frames={self.crop_frames}: expected ≥ 0 (0: the whole input)")
+        if self.local_examples < 0:
+            raise ValueError(f"local_examples={self.local_examples}: expected ≥ 0 (0: all local examples)")
 
     # -- participation ------------------------------------------------------------------------------------
     @property
@@ -154,20 +183,44 @@ class PositiveOnlyFedAvg(TorchFedAvg):
         """Scores (N,) of inputs ``x`` against user ``pid``'s reference (higher = same user)."""
         raise NotImplementedError
 
+    def user_loss(
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, plan: RoundPlan, context: Any, pid: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(loss, outputs) of one local batch of user ``pid`` (after the random crop)."""
+        raise NotImplementedError
+
+    def loss(
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, plan: RoundPlan, context: Any, pid: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.user_loss(
+            model, random_crop(x, self.crop_frames, getattr(self, "_crops", None)), y, plan, context, pid
+        )
+
     def client_update(
         self, global_arrays: Arrays, data: UserData, state: Arrays, plan: RoundPlan
     ) -> ClientReply:
         state = self.client_secret(dict(state), data.pid)
         if plan.stage == WARMUP:
             return self.warmup_reply(global_arrays, data, state)
+        data = self.round_examples(data, plan)
         self._secret = state  # read by round_context; lives only for this call
+        self._crops = torch_generator(plan.seed, plan.round, data.pid, "crop")
         try:
             reply = super().client_update(global_arrays, data, state, plan)
         finally:
-            self._secret = {}
+            self._secret, self._crops = {}, None
         reply.metrics.pop("train-acc", None)
         reply.state = dict(state)
         return reply
+
+    def round_examples(self, data: UserData, plan: RoundPlan) -> UserData:
+        """The examples a client trains on in this round: all of them, or ``local_examples`` drawn from the
+        stream ("subset", seed, round, pid), so both engines draw the same [reconstruction: quick recipe]."""
+        if not 0 < self.local_examples < len(data):
+            return data
+        idx = torch.randperm(len(data), generator=torch_generator(plan.seed, plan.round, data.pid, "subset"))
+        idx = idx[: self.local_examples].sort().values
+        return LocalExamples(data.pid, data.inputs[idx], data.labels[idx], data.warmup)
 
     def warmup_reply(self, global_arrays: Arrays, data: UserData, state: Arrays) -> ClientReply:
         """Score the warm-up inputs with the final model, keep τ_u in the state, reply with counts only."""
@@ -225,7 +278,7 @@ class FedUA(PositiveOnlyFedAvg):
     def round_context(self, model: nn.Module, global_arrays: Arrays, data: UserData, plan: RoundPlan) -> Any:
         return torch.from_numpy(np.asarray(self._secret["codeword"], dtype=np.float32))
 
-    def loss(
+    def user_loss(
         self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, plan: RoundPlan, context: Any, pid: int
     ) -> tuple[torch.Tensor, torch.Tensor]:
         outputs = model(x)  # (N, c)
@@ -250,7 +303,7 @@ class NaiveFedAvg(PositiveOnlyFedAvg):
         if self.model is None:
             self.model = ModelConfig(head="softmax", out_dim=self.num_users)
 
-    def loss(
+    def user_loss(
         self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, plan: RoundPlan, context: Any, pid: int
     ) -> tuple[torch.Tensor, torch.Tensor]:
         logits = model(x)
@@ -290,7 +343,7 @@ class FedAwS(PositiveOnlyFedAvg):
         if self.model is None:
             self.model = ModelConfig(head="fedaws", out_dim=self.num_users)
 
-    def loss(
+    def user_loss(
         self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, plan: RoundPlan, context: Any, pid: int
     ) -> tuple[torch.Tensor, torch.Tensor]:
         g = model(x)  # (N, d)

@@ -22,7 +22,7 @@ class FedUAConfig:
     # users (spec §3): original + late joiners (enter at join_round) + unseen
     original_users: int = ranged(100, low=1)
     late_users: int = ranged(20, low=0)
-    join_round: int = ranged(80, low=0)
+    join_round: int = ranged(267, low=0)  # two thirds of the rounds, as the spec's 80 of 120
     unseen_users: int = ranged(40, low=0)  # 0: every unseen speaker available
     unseen_from_dev: bool = False  # VoxCeleb1: the dev speakers left over are unseen users too
     warmup_sessions: int = ranged(1, low=1)
@@ -30,6 +30,9 @@ class FedUAConfig:
     # features and model (spec §3)
     n_mels: int = ranged(40, low=8)
     crop_s: float = ranged(1.5, low=0.2)
+    train_crop_frames: int = ranged(
+        100, low=0
+    )  # random training window (frames), every variant; 0: whole crop
     channels: int = ranged(64, low=4)
     embed_dim: int = ranged(64, low=2)
     # FedUA (spec §2)
@@ -37,15 +40,16 @@ class FedUAConfig:
     codebook: Literal["random", "bch"] = "random"
     bch_n: int = 63  # FedUV variant of the quick report: BCH(63, 30)
     bch_k: int = 30
-    output_norm: Literal["none", "tanh", "l2"] = "none"
+    output_norm: Literal["none", "tanh", "l2"] = "l2"  # o = √c·Wg/‖Wg‖, so s_u = cos(v_u, Wg)
     loss: Literal["hinge", "bce"] = "hinge"
     q: float = ranged(0.9, low=0.01, high=1.0)
-    # federated training (spec §2.4, §3)
-    rounds: int = ranged(120, low=1)
-    fraction: float = ranged(0.1, low=0.001, high=1.0)
+    # federated training (spec §2.4, §3); quick recipe: many users a round, one local step each (FIDELITY.md)
+    rounds: int = ranged(400, low=1)
+    fraction: float = ranged(0.2, low=0.001, high=1.0)
     local_epochs: int = ranged(1, low=1)
-    batch_size: int = ranged(10, low=2)
-    lr: float = ranged(0.05, low=0)
+    batch_size: int = ranged(5, low=2)
+    local_examples: int = ranged(5, low=0)  # examples a client trains on per round (seeded draw); 0: all
+    lr: float = ranged(0.5, low=0)
     # FedAwS (spec §4)
     fedaws_margin: float = 0.9
     fedaws_nu: float = 0.9
@@ -53,10 +57,13 @@ class FedUAConfig:
     # centralised softmax (spec §4)
     central_epochs: int = ranged(20, low=1)
     central_batch_size: int = ranged(64, low=2)
-    central_lr: float = ranged(0.05, low=0)
-    central_crop_frames: int = ranged(0, low=0)  # random training window in frames; 0: whole crop
+    central_lr: float = ranged(0.1, low=0)
+    central_schedule: Literal["constant", "cosine"] = "cosine"  # learning rate over the epochs
+    central_weight_decay: float = ranged(5e-4, low=0)
+    central_label_smoothing: float = ranged(0.0, low=0, high=0.5)
+    central_band_mask: int = ranged(0, low=0)  # frequency masking: up to this many mel bands per example
     # reported only (spec §7): code-length curve and FedUV at matched c
-    code_lengths: list[int] = ranged(low=2, default_factory=lambda: [16, 32, 128])
+    code_lengths: list[int] = ranged(low=2, default_factory=lambda: [16, 128])  # spec: 16, 32, 128 (time)
     report_bch: bool = True
     privacy_probe: bool = True  # codeword recovery from one client's ΔW and from a round aggregate
     flower_check_rounds: int = ranged(3, low=0)  # 0: no Flower cross-check
@@ -76,6 +83,7 @@ class FedUAConfig:
             "channels": 16,
             "embed_dim": 16,
             "code_length": 16,
+            "train_crop_frames": 16,
             "bch_n": 15,
             "bch_k": 11,
             "rounds": 4,
@@ -98,9 +106,12 @@ class FedUAConfig:
             "code_length": 128,
             "bch_n": 127,
             "bch_k": 64,
+            "train_crop_frames": 0,
             "rounds": 3000,
             "fraction": 0.05,
             "batch_size": 16,
+            "local_examples": 0,
+            "lr": 0.05,
             "central_epochs": 40,
             "code_lengths": [32, 64, 256],
             "report_seeds": [0, 1, 2],

@@ -24,7 +24,7 @@ from devicelab.core.stages import Stage
 from devicelab.core.training import fit
 from devicelab.federated import FederatedConfig, LocalTraining, RunResult, load_arrays, run_loop
 from devicelab.federated.algo import RoundPlan
-from devicelab.methods.fed_ua.algorithms import FedAwS, FedUA, NaiveFedAvg, PositiveOnlyFedAvg
+from devicelab.methods.fed_ua.algorithms import FedAwS, FedUA, NaiveFedAvg, PositiveOnlyFedAvg, random_crop
 from devicelab.methods.fed_ua.config import FedUAConfig
 from devicelab.methods.fed_ua.data import SpeakerTask
 from devicelab.methods.fed_ua.evaluate import (
@@ -64,6 +64,8 @@ def make_algorithm(variant: str, cfg: FedUAConfig, seed: int, task: SpeakerTask)
         join_round=cfg.join_round if task.late_users else 0,
         fraction=cfg.fraction,
         q=cfg.q,
+        crop_frames=cfg.train_crop_frames,
+        local_examples=cfg.local_examples,
     )
     size = dict(n_mels=cfg.n_mels, channels=cfg.channels, embed_dim=cfg.embed_dim)
     users = task.original_users + task.late_users
@@ -170,6 +172,19 @@ def federated_stage(
     return out
 
 
+def band_mask(x: torch.Tensor, width: int, generator: torch.Generator) -> torch.Tensor:
+    """Zero one random band of 0..``width`` mel channels per example of a (N, F, T) batch (frequency masking
+    of SpecAugment, Park et al. 2019) [reconstruction: centralised baseline recipe]; ``width`` 0: ``x``."""
+    if width <= 0:
+        return x
+    n, bands = x.shape[0], x.shape[1]
+    size = torch.randint(0, width + 1, (n, 1), generator=generator)
+    start = (torch.rand(n, 1, generator=generator) * (bands - size + 1)).long()
+    band = torch.arange(bands)[None, :]
+    keep = ~((band >= start) & (band < start + size))
+    return x * keep[:, :, None].to(x.dtype)
+
+
 def central_stage(cfg: FedUAConfig, task: SpeakerTask, stage: Stage, ctx: RunContext) -> dict:
     """Centralised softmax over all training users, pooled; cosine scoring against enrolment means."""
     seed_everything(stage.seed)
@@ -178,7 +193,12 @@ def central_stage(cfg: FedUAConfig, task: SpeakerTask, stage: Stage, ctx: RunCon
                                      embed_dim=cfg.embed_dim))  # fmt: skip
     x = torch.cat([u.train for u in task.users])
     y = torch.cat([torch.full((len(u.train),), i, dtype=torch.long) for i, u in enumerate(task.users)])
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.central_lr, momentum=0.9, weight_decay=5e-4)
+    opt = torch.optim.SGD(
+        model.parameters(), lr=cfg.central_lr, momentum=0.9, weight_decay=cfg.central_weight_decay
+    )
+    sched = None
+    if cfg.central_schedule == "cosine":  # stepped once per epoch, to 0 after the last one
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.central_epochs)
 
     def epoch(e: int) -> dict[str, float]:
         order = torch.randperm(len(y), generator=torch_generator(stage.seed, e))
@@ -186,22 +206,20 @@ def central_stage(cfg: FedUAConfig, task: SpeakerTask, stage: Stage, ctx: RunCon
         gen = torch_generator(stage.seed, e, 1)
         for start in range(0, len(y), cfg.central_batch_size):
             idx = order[start : start + cfg.central_batch_size]
-            batch = x[idx].float()
-            if 0 < cfg.central_crop_frames < batch.shape[2]:  # one random window per batch (train only)
-                offset = int(
-                    torch.randint(0, batch.shape[2] - cfg.central_crop_frames + 1, (1,), generator=gen)
-                )
-                batch = batch[:, :, offset : offset + cfg.central_crop_frames]
-            loss = F.cross_entropy(model(batch), y[idx])
+            batch = random_crop(x[idx].float(), cfg.train_crop_frames, gen)  # training only
+            batch = band_mask(batch, cfg.central_band_mask, gen)
+            loss = F.cross_entropy(model(batch), y[idx], label_smoothing=cfg.central_label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             total, seen = total + float(loss.detach()) * len(idx), seen + len(idx)
+        if sched is not None:
+            sched.step()
         return {"loss": total / seen}
 
     t0 = time.perf_counter()
-    history = fit(model, opt, epoch, cfg.central_epochs, checkpoint=ctx.checkpoint(stage.name), log=ctx.log,
-                  desc=stage.name)  # fmt: skip
+    history = fit(model, opt, epoch, cfg.central_epochs, scheduler=sched,
+                  checkpoint=ctx.checkpoint(stage.name), log=ctx.log, desc=stage.name)  # fmt: skip
     model.eval()
     embed = model.embedding
     means, thresholds = enrolment_thresholds(embed, task, cfg.q)
