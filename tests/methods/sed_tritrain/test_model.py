@@ -15,6 +15,7 @@ from devicelab.methods.sed_tritrain.model import (
     MeanTeacher,
     attention_pooling,
     consistency_weight,
+    init_weights,
     linear_softmax_pooling,
     orthogonality_penalty,
 )
@@ -100,6 +101,19 @@ def test_crnn_shapes_follow_the_time_pooling():
         strong, weak = model(torch.randn(2, 1, 250, 64))
     assert strong.shape == (2, 125, 10) and weak.shape == (2, 10)
     assert float(strong.min()) >= 0.0 and float(strong.max()) <= 1.0
+
+
+def test_linear_init_is_the_baselines_in_full_and_pytorchs_in_quick():
+    full = build_crnn(resolve_config(SedTritrainConfig, "full"), num_classes=10)
+    quick = build_crnn(resolve_config(SedTritrainConfig, "quick"), num_classes=10)
+    gate = next(m for m in full.modules() if isinstance(m, torch.nn.Linear))
+    assert float(gate.weight.std()) == pytest.approx(0.01, rel=0.3)  # N(0, 0.01) [ref]
+    assert float(gate.bias.abs().max()) == 0.0
+    gate = next(m for m in quick.modules() if isinstance(m, torch.nn.Linear))
+    bound = 1 / gate.in_features**0.5  # PyTorch's Kaiming-uniform default
+    assert float(gate.weight.std()) > 0.1 and float(gate.weight.abs().max()) <= bound
+    with pytest.raises(ValueError, match="linear init"):
+        init_weights(quick, "zeros")
 
 
 def test_mean_teacher_starts_as_the_student_and_follows_the_ema_rule():

@@ -183,9 +183,13 @@ def orthogonality_penalty(w1: torch.Tensor, w2: torch.Tensor) -> torch.Tensor:
     return (w1 @ w2.t()).abs().sum()
 
 
-def init_weights(module: nn.Module) -> None:
+def init_weights(module: nn.Module, linear: str = "baseline") -> None:
     """The baseline's initialisation [ref]: xavier-uniform convolutions, BN weight N(1, 0.02), orthogonal GRU
-    weights, Linear weights N(0, 0.01); biases zero."""
+    weights, Linear weights N(0, 0.01); biases zero. ``linear="torch"`` keeps PyTorch's default (Kaiming-
+    uniform) Linear layers instead: N(0, 0.01) scales every GLU output down ~100× until Adam has grown the
+    gates, which a short schedule cannot afford (FIDELITY.md, quick profile)."""
+    if linear not in ("baseline", "torch"):
+        raise ValueError(f"linear init must be 'baseline' or 'torch', not {linear!r}")
     for m in module.modules():
         if isinstance(m, nn.Conv2d | nn.Conv1d):
             nn.init.xavier_uniform_(m.weight)
@@ -200,7 +204,7 @@ def init_weights(module: nn.Module) -> None:
                     nn.init.orthogonal_(p)
                 else:
                     nn.init.zeros_(p)
-        elif isinstance(m, nn.Linear):
+        elif isinstance(m, nn.Linear) and linear == "baseline":
             nn.init.normal_(m.weight, 0.0, 0.01)
             nn.init.zeros_(m.bias)
 

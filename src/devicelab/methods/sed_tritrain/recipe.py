@@ -117,7 +117,7 @@ def build_crnn(config: SedTritrainConfig, num_classes: int) -> CRNN:
     """The DCASE 2019 baseline CRNN at the config's sizes, initialised as the baseline [ref]."""
     features = build_features(config)
     model = CRNN(features, build_head(config, features.out_dim, num_classes))
-    init_weights(model)
+    init_weights(model, config.linear_init)
     return model
 
 
@@ -135,7 +135,7 @@ def build_tritrain(config: SedTritrainConfig, num_classes: int) -> TriTrainingCR
     final = build_head(config, d, num_classes)
     domain = DomainClassifier(d, config.domain_hidden, config.dann_attach)
     model = TriTrainingCRNN(features, [f1, f2], final, domain)
-    init_weights(model)
+    init_weights(model, config.linear_init)
     return model
 
 
@@ -157,7 +157,7 @@ class SedSystem(nn.Module):
                 self.domain = DomainClassifier(
                     self.net.features.out_dim, config.domain_hidden, config.dann_attach
                 )
-                init_weights(self.domain)
+                init_weights(self.domain, config.linear_init)
         self.teacher = MeanTeacher(self.student(), config.ema_max) if plan.mean_teacher else None
 
     def student(self) -> CRNN:
