@@ -38,6 +38,43 @@ def dft_op_variant(case: Case, path: Path) -> Path:
     return case.export(path, model)
 
 
+def node_profile(path: Path, feed: dict, runs: int = 300) -> dict:
+    """ONNX Runtime's own per-node kernel times (median over ``runs`` calls, µs), summed by operator type,
+    split into front end (nodes up to the log, :func:`front_end_nodes`) and the rest."""
+    import json
+    import statistics
+    from collections import defaultdict
+
+    import onnx
+    import onnxruntime as ort
+
+    from devicelab.core.onnx import front_end_nodes
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = so.inter_op_num_threads = 1
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    so.enable_profiling = True
+    so.profile_file_prefix = str(path.with_suffix(""))
+    session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    for _ in range(runs):
+        session.run(None, feed)
+    events = json.loads(Path(session.end_profiling()).read_text())
+    per_node: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for e in events:
+        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
+            per_node[(e["args"]["op_name"], e["name"].removesuffix("_kernel_time"))].append(e["dur"])
+    front = set(front_end_nodes(onnx.load(str(path))))
+    out: dict = {"front_end_us": 0.0, "rest_us": 0.0, "by_op_us": defaultdict(float)}
+    for (op, name), durations in per_node.items():
+        us = statistics.median(durations)
+        # ORT renames fused nodes; a node whose name starts with a front-end node's belongs to it
+        in_front = name in front or any(name.startswith(f + "_") or name.startswith(f + "/") for f in front)
+        out["front_end_us" if in_front else "rest_us"] += us
+        out["by_op_us"][op] += us
+    out["by_op_us"] = dict(sorted(out["by_op_us"].items(), key=lambda kv: -kv[1]))
+    return out
+
+
 def measure(case: Case, rounds: int, iters: int, workdir: Path) -> dict:
     clip = 0.1 * torch.randn(1, case.samples, generator=torch.Generator().manual_seed(0))
     check = 0.1 * torch.randn(3, case.samples, generator=torch.Generator().manual_seed(1))
@@ -69,7 +106,9 @@ def measure(case: Case, rounds: int, iters: int, workdir: Path) -> dict:
     )
     per_call["graph"] = both.stats()
     macs = case.macs()
+    profile = node_profile(paths["graph"], feed)
     return {
+        "node_profile": profile,
         "parity": parity,
         "per_call_ms": per_call,
         "vs_eager": vs_eager,
@@ -160,6 +199,13 @@ def main() -> None:
             f"{case.key}: ORT/eager {ratio_text(r['vs_eager'].ratio, r['vs_eager'].ratio_iqr)}, "
             f"two-stage/DFT op {ratio_text(r['vs_dft'].ratio, r['vs_dft'].ratio_iqr)}, parity "
             f"{r['parity']['graph']:.1e}, weights {case.weights}"
+        )
+    for case in cases:
+        prof = results[case.key]["node_profile"]
+        ops = ", ".join(f"{op} {us:.0f}" for op, us in list(prof["by_op_us"].items())[:6])
+        print(
+            f"{case.key} ORT profile (µs per call, node medians): front end {prof['front_end_us']:.0f}, "
+            f"the rest {prof['rest_us']:.0f}; by operator: {ops}"
         )
     for m in missing:
         print(f"not measured: {m}")
