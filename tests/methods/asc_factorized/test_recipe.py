@@ -25,7 +25,8 @@ def test_cosine_decays_from_lr_to_zero_over_the_run():
     config = resolve_config(AscFactorizedConfig, "quick")
     assert config.lr_schedule == "cosine"
     rates = _rates(config, 10)
-    assert rates[0] == pytest.approx(1e-3) and rates[5] == pytest.approx(5e-4) and rates[-1] == 0.0
+    peak = config.lr
+    assert rates[0] == pytest.approx(peak) and rates[5] == pytest.approx(peak / 2) and rates[-1] == 0.0
     assert all(a >= b for a, b in zip(rates, rates[1:]))
 
 
