@@ -1,5 +1,6 @@
 """Atomic corpus builds: an interrupted build is never mistaken for a built corpus and is redone."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -84,3 +85,29 @@ def test_killed_build_is_redone(tiny, tmp_path):
 def test_unknown_corpus_lists_valid_names():
     with pytest.raises(ValueError, match="valid names: synth-commands"):
         corpora.get_builder("nope")
+
+
+def test_a_corpus_built_with_other_parameters_is_rebuilt(tiny, tmp_path):
+    profiles = {"smoke": {"items": 5}}
+    tiny(dataclasses.replace(_builder(), profiles=profiles))
+    corpora.build_corpus("tiny", "smoke", root=tmp_path, log=lambda s: None)
+    first = read_manifest("tiny", "smoke", root=tmp_path)["parameters_key"]
+    assert first and not corpora.is_stale("tiny", "smoke", root=tmp_path)
+
+    logs = []
+    corpora.build_corpus("tiny", "smoke", root=tmp_path, log=logs.append)  # same parameters: reused
+    assert any("already built" in m for m in logs) and not any("rebuilding" in m for m in logs)
+
+    profiles["smoke"] = {"items": 6}  # the builder changed since the corpus was built
+    assert corpora.is_stale("tiny", "smoke", root=tmp_path)
+    logs.clear()
+    corpora.build_corpus("tiny", "smoke", root=tmp_path, log=logs.append)
+    assert any("built with other parameters" in m and "rebuilding" in m for m in logs)
+    assert read_manifest("tiny", "smoke", root=tmp_path)["parameters_key"] not in (None, first)
+    assert not corpora.is_stale("tiny", "smoke", root=tmp_path)
+
+
+def test_every_corpus_builder_declares_its_parameters():
+    for name in corpora.CORPORA:
+        if corpora.is_available(name) and name != "glyph-digits-c":  # derived from glyph-digits' test split
+            assert corpora.parameters_key(name, "quick"), name
