@@ -36,6 +36,7 @@ from devicelab.federated.algo import (
 )
 from devicelab.federated.fedavg import LocalTraining, TorchFedAvg, load_arrays
 from devicelab.methods.fed_ua.codes import BCHCode, bch_codeword, simulated_codeword
+from devicelab.methods.fed_ua.data import ClientData
 from devicelab.methods.fed_ua.loss import LossKind, codeword_loss, codeword_scores
 from devicelab.methods.fed_ua.model import ModelConfig, build_model
 
@@ -56,19 +57,6 @@ class UserData(Protocol):
     warmup: torch.Tensor
 
     def __len__(self) -> int: ...
-
-
-@dataclass
-class LocalExamples:
-    """A round's share of one user's data (:meth:`PositiveOnlyFedAvg.round_examples`)."""
-
-    pid: int
-    inputs: torch.Tensor
-    labels: torch.Tensor
-    warmup: torch.Tensor
-
-    def __len__(self) -> int:
-        return int(self.inputs.shape[0])
 
 
 def random_crop(x: torch.Tensor, frames: int, generator: torch.Generator | None) -> torch.Tensor:
@@ -220,7 +208,7 @@ class PositiveOnlyFedAvg(TorchFedAvg):
             return data
         idx = torch.randperm(len(data), generator=torch_generator(plan.seed, plan.round, data.pid, "subset"))
         idx = idx[: self.local_examples].sort().values
-        return LocalExamples(data.pid, data.inputs[idx], data.labels[idx], data.warmup)
+        return ClientData(data.pid, data.inputs[idx], data.labels[idx], data.warmup)  # a round's share
 
     def warmup_reply(self, global_arrays: Arrays, data: UserData, state: Arrays) -> ClientReply:
         """Score the warm-up inputs with the final model, keep τ_u in the state, reply with counts only."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -25,6 +26,10 @@ from devicelab.data.datasets.speech_commands import (
     read_clip,
     twelve_class_split,
 )
+
+if TYPE_CHECKING:
+    from devicelab.core.sources import DataSource
+    from devicelab.methods.kws_ssn.config import KwsSsnConfig
 
 
 @dataclass
@@ -131,6 +136,21 @@ def _list_set(root: Path, reference: list, label_of_word) -> ClipSet | None:
 def label_of_word(word: str) -> int:
     """12-class id of a Speech Commands word (non-keywords are ``_unknown_``)."""
     return LABELS_12.index(word) if word in LABELS_12 else 1
+
+
+def load_config_task(config: KwsSsnConfig, data: DataSource, skip_bad: bool = False) -> KwsTask:
+    """:func:`load_task` with the run config's protocol on a resolved source (offline corpus or --data)."""
+    return load_task(
+        data.path / "gsc" if data.is_corpus else data.path,
+        caps=config.class_caps,
+        seed=config.seed,
+        silence_noise_amplitude=config.silence_noise_amplitude,
+        max_train_clips=config.max_train_clips,
+        test_set=config.test_set,
+        extra_root=data.path if data.is_corpus else None,
+        source=data.corpus or "gsc",
+        skip_bad=skip_bad,
+    )
 
 
 def load_task(

@@ -19,7 +19,7 @@ from devicelab.core.run import RunContext
 from devicelab.core.sources import resolve_data
 from devicelab.core.stages import StageResults, plan_stages, run_stages
 from devicelab.methods.kws_ssn.config import KwsSsnConfig
-from devicelab.methods.kws_ssn.data import KwsTask, load_task
+from devicelab.methods.kws_ssn.data import KwsTask, load_config_task
 from devicelab.methods.kws_ssn.recipe import ModelChoice, cache_eval_features, plan_models, train_stage
 from devicelab.methods.kws_ssn.report import add_plots, add_tables
 
@@ -107,17 +107,7 @@ def run(config: KwsSsnConfig, ctx: RunContext) -> dict[str, MetricValue]:
     models = plan_models(config)  # checks the model names before any data is read
     stages = plan_stages([m.variant for m in models], range(config.seed, config.seed + config.seeds))
     data = resolve_data(ctx, config.corpus)
-    task = load_task(
-        data.path / "gsc" if data.is_corpus else data.path,
-        caps=config.class_caps,
-        seed=config.seed,
-        silence_noise_amplitude=config.silence_noise_amplitude,
-        max_train_clips=config.max_train_clips,
-        test_set=config.test_set,
-        extra_root=data.path if data.is_corpus else None,
-        source=data.corpus or "gsc",
-        skip_bad=ctx.skip_bad,
-    )
+    task = load_config_task(config, data, skip_bad=ctx.skip_bad)
     if task.skipped:
         ctx.note(f"--skip-bad dropped {len(task.skipped)} bad audio files: {'; '.join(task.skipped)}")
     if data.is_corpus:

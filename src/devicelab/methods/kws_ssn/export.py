@@ -98,22 +98,13 @@ def calibration_clips(run_dir: str | Path, count: int = 64) -> torch.Tensor:
 
     from devicelab.core.sources import resolve_data
     from devicelab.data.corpora import ensure_corpus
-    from devicelab.methods.kws_ssn.data import load_task
+    from devicelab.methods.kws_ssn.data import load_config_task
 
     run_dir = Path(run_dir)
     config = load_config_yaml(KwsSsnConfig, run_dir / "config.yaml")
     info = json.loads((run_dir / "run.json").read_text())
     ctx = SimpleNamespace(data_path=info.get("data_path"), corpus=lambda n: ensure_corpus(n, info["profile"]))
     data = resolve_data(ctx, config.corpus)
-    task = load_task(
-        data.path / "gsc" if data.is_corpus else data.path,
-        caps=config.class_caps,
-        seed=config.seed,
-        silence_noise_amplitude=config.silence_noise_amplitude,
-        max_train_clips=config.max_train_clips,
-        test_set=config.test_set,
-        extra_root=data.path if data.is_corpus else None,
-        source=data.corpus or "gsc",
-    )
+    task = load_config_task(config, data)
     pick = torch.randperm(len(task.train), generator=torch.Generator().manual_seed(0))[:count]
     return task.train.waves[pick]
