@@ -117,7 +117,7 @@ def build_corpus(
     """Build corpus ``name`` for ``profile`` atomically; returns its folder."""
     builder = get_builder(name)
     want = parameters_key(name, profile, builder)
-    if is_built(name, profile, root) and not force and is_stale(name, profile, root):
+    if not force and is_stale(name, profile, root):
         have = read_manifest(name, profile, root).get("parameters_key")
         log(f"{name} ({profile}) was built with other parameters ({have}, now {want}): rebuilding")
         force = True
