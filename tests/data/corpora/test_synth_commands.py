@@ -13,6 +13,7 @@ import soundfile as sf
 
 from devicelab.data.corpora import build_corpus
 from devicelab.data.corpora import synth_commands as sc
+from devicelab.data.corpora._speech import FEMALE_PERSONS
 from devicelab.data.corpora.synth_commands import PROFILES, plan_speakers
 from devicelab.data.speech.texts import command_words
 
@@ -152,6 +153,8 @@ def test_quick_plan_keeps_test_voices_out_of_training_and_holds_3000_test_clips(
     low, high = params.formant_range
     assert low < 1.0 < high and all(low <= s.formant <= high for s in speakers)
     assert {s.voice.engine for s in train} == {"espeak-ng", "flite", "festival"}
+    # recorded women in training (festival lp and ona, accented English); slt stays the test voice
+    assert {s.voice.person for s in train} & FEMALE_PERSONS == {"lp", "ona"}
 
 
 def test_formant_factor_scales_the_spectrum_and_keeps_the_duration(tmp_path: Path) -> None:

@@ -142,3 +142,54 @@ def test_festival_phone_timings_match_audio_when_cached() -> None:
     text = "Please stop now. We will go left, and then right. Three, four, five. Thank you."
     for r in engine.synth_many([(text, voice, 1.0, 1.0) for voice in engine.voices()]):
         check_alignment(r, "cmu")
+
+
+def test_accent_voices_read_respellings_and_need_their_language_packages(tmp_path) -> None:
+    from devicelab.data.speech.engines import EngineError, festival_voice_packages, respell
+
+    assert respell("right", "lp_diphone") == "rait"
+    assert respell("Go left", "upc_ca_ona_hts") == "gou left"  # word by word; unknown words unchanged
+    assert respell("right", "kal_diphone") == "right"  # English voices read the text itself
+    assert festival_voice_packages("lp_diphone") == ("festvox-italp16k", "festlex-ifd")
+    assert festival_voice_packages("kal_diphone") == ("festvox-kallpc16k",)
+    with pytest.raises(EngineError, match="unknown voice 'xx'"):
+        festival_voice_packages("xx")
+
+
+def test_language_package_trees_merge_into_the_festival_libdir(tmp_path) -> None:
+    """A folder both trees have (``dicts``) becomes a real folder holding the links of both."""
+    from devicelab.data.speech.engines import _merge_links
+
+    base, lang, lib = tmp_path / "base", tmp_path / "lang", tmp_path / "lib"
+    for path in (base / "dicts" / "cmu" / "a.scm", lang / "dicts" / "upc" / "b.scm", lang / "upc" / "c.scm"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(path.name)
+    lib.mkdir()
+    (lib / "dicts").symlink_to(base / "dicts")
+    _merge_links(lang, lib)
+    assert not (lib / "dicts").is_symlink() and (base / "dicts" / "upc").exists() is False
+    assert (lib / "dicts" / "cmu" / "a.scm").read_text() == "a.scm"
+    assert (lib / "dicts" / "upc" / "b.scm").read_text() == "b.scm"
+    assert (lib / "upc" / "c.scm").read_text() == "c.scm"
+
+
+def test_accent_voices_render_when_cached() -> None:
+    """Runs only where a build has already fetched the Italian and Catalan voices (never downloads)."""
+    from devicelab.core.paths import data_root
+    from devicelab.data.debs import DebFetcher
+    from devicelab.data.speech import FestivalEngine
+
+    cache = data_root() / "_cache"
+    if not (cache / "deb").is_dir():
+        pytest.skip("no package cache")
+    engine = FestivalEngine(
+        DebFetcher(cache=cache, source="dir", deb_dir=cache / "deb"), voices=("lp_diphone", "upc_ca_ona_hts")
+    )
+    try:
+        engine.check()
+    except MissingToolError:
+        pytest.skip("festival accent voices not in the local cache")
+    for r in engine.synth_many([("right", voice, 1.0, 1.0) for voice in engine.voices()]):
+        assert r.text == "right" and r.parameters["spoken_as"] == "rait"
+        assert float(np.max(np.abs(r.audio))) > 0.05 and 0.2 < len(r.audio) / r.sample_rate_hz < 2.0
+        assert "t" in {p.symbol for p in r.phones}

@@ -35,10 +35,10 @@ from devicelab.data.corpora._workers import worker_pool
 from devicelab.data.debs import DebFetcher, MissingToolError, UnpackedPackage, read_licences
 from devicelab.data.speech.engines import (
     FESTIVAL_PACKAGES,
-    FESTIVAL_VOICES,
     EspeakEngine,
     Rendering,
     SpeechEngine,
+    festival_voice_packages,
     get_engine,
 )
 from devicelab.data.speech.phones import Segment, scale_segments, to_timit
@@ -76,13 +76,15 @@ PERSON = {
     ("festival", "kal_diphone"): "kal",
     ("festival", "ked_diphone"): "ked",
     ("festival", "cmu_us_slt_arctic_hts"): "slt",
+    ("festival", "lp_diphone"): "lp",  # Italian, reads respelled English
+    ("festival", "upc_ca_ona_hts"): "ona",  # Catalan, reads respelled English
     ("mbrola", "us1"): "us1",
     ("mbrola", "us2"): "us2",
     ("mbrola", "us3"): "us3",
     ("mbrola", "en1"): "en1",
 }
 MBROLA_VOICES = ("us1", "us2", "us3", "en1")
-FEMALE_PERSONS = frozenset({"slt", "us1"})  # recorded women: flite/festival slt, mbrola us1
+FEMALE_PERSONS = frozenset({"slt", "us1", "lp", "ona"})  # recorded women: slt, mbrola us1, festival lp, ona
 
 # Licences of the sources whose Debian copyright file is not machine-readable (from corpora.md, Licences).
 KNOWN_LICENCES = {
@@ -95,6 +97,8 @@ KNOWN_LICENCES = {
     "festvox-kallpc16k": ["X11-style"],
     "festvox-kdlpc16k": ["X11-style"],
     "festvox-us-slt-hts": ["BSD-3-clause"],
+    "festvox-italp16k": ["GPL-2+"],
+    "festlex-ifd": ["GPL-2+"],
     "asterisk-core-sounds-en-wav": ["CC-BY-SA-3.0"],
     "mbrola": ["AGPL-3"],
     "asterisk-prompt-fr-armelle": ["GPL-2+"],
@@ -535,7 +539,7 @@ def tool_versions(engines: Iterable[str]) -> dict[str, str]:
 
 
 def festival_packages(voices: Iterable[str]) -> list[str]:
-    return [*FESTIVAL_PACKAGES, *(FESTIVAL_VOICES[v][0] for v in voices)]
+    return list(dict.fromkeys([*FESTIVAL_PACKAGES, *(p for v in voices for p in festival_voice_packages(v))]))
 
 
 def sox_gsm_roundtrip(audio: np.ndarray, sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:

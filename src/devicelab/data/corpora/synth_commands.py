@@ -58,7 +58,7 @@ from devicelab.data.corpora._speech import (
     write_csv,
     write_noise_folder,
 )
-from devicelab.data.speech.engines import FESTIVAL_VOICES
+from devicelab.data.speech.engines import FESTIVAL_ACCENT_VOICES, FESTIVAL_VOICES
 from devicelab.data.speech.texts import command_words, keywords10
 
 ALLISON_DIGITS = "usr/share/asterisk/sounds/en_US_f_Allison/digits"
@@ -116,6 +116,7 @@ PROFILES: dict[str, CommandsParams] = {
         espeak_variants=len(ESPEAK_VARIANTS),
         accents_per_variant=3,
         tuples_per_espeak_voice=2,
+        festival_voices=(*FESTIVAL_VOICES, *FESTIVAL_ACCENT_VOICES),
         tuples_per_voice=24,
         voice_pitch=(0.8, 1.8),
         voice_speed=(0.85, 1.2),
@@ -127,6 +128,7 @@ PROFILES: dict[str, CommandsParams] = {
         espeak_variants=46,
         accents_per_variant=6,
         tuples_per_espeak_voice=3,
+        festival_voices=(*FESTIVAL_VOICES, *FESTIVAL_ACCENT_VOICES),
         tuples_per_voice=12,
         other_takes=3,
     ),

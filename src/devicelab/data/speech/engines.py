@@ -411,6 +411,59 @@ FESTIVAL_VOICES = {  # voice -> (package, folder under usr/share/festival/voices
     "ked_diphone": ("festvox-kdlpc16k", "english/ked_diphone"),
     "cmu_us_slt_arctic_hts": ("festvox-us-slt-hts", "us/cmu_us_slt_arctic_hts"),
 }
+# Recorded women of other languages, opt-in per corpus profile: they read English words from respellings in
+# their own orthography (accented English, `ROMANCE_RESPELLINGS`); their language's text processing comes
+# from the extra packages. voice -> (package, folder under usr/share/festival/voices, language packages)
+FESTIVAL_ACCENT_VOICES = {
+    "lp_diphone": ("festvox-italp16k", "italian/lp_diphone", ("festlex-ifd",)),
+    "upc_ca_ona_hts": ("festvox-ca-ona-hts", "catalan/upc_ca_ona_hts", ("festival-ca",)),
+}
+# English words spelled so that Italian and Catalan letter-to-sound rules say them close to English.
+ROMANCE_RESPELLINGS = {
+    "yes": "ies", "no": "nou", "up": "ap", "down": "daun", "left": "left", "right": "rait", "on": "on",
+    "off": "of", "stop": "stop", "go": "gou", "zero": "ziro", "one": "uan", "two": "tu", "three": "tri",
+    "four": "for", "five": "faiv", "six": "sics", "seven": "seven", "eight": "eit", "nine": "nain",
+    "bed": "bed", "bird": "berd", "cat": "chet", "dog": "dog", "happy": "epi", "house": "aus",
+    "marvin": "marvin", "sheila": "scila", "tree": "tri", "wow": "uau", "backward": "becuord",
+    "forward": "foruord", "follow": "folou", "learn": "lern", "visual": "visual",
+}  # fmt: skip
+
+
+def festival_voice_packages(voice: str) -> tuple[str, ...]:
+    """The Debian packages a festival voice needs beyond `FESTIVAL_PACKAGES`: the voice, then its language."""
+    if voice in FESTIVAL_VOICES:
+        return (FESTIVAL_VOICES[voice][0],)
+    if voice in FESTIVAL_ACCENT_VOICES:
+        package, _, languages = FESTIVAL_ACCENT_VOICES[voice]
+        return (package, *languages)
+    known = sorted({*FESTIVAL_VOICES, *FESTIVAL_ACCENT_VOICES})
+    raise EngineError(f"festival: unknown voice {voice!r} (known: {', '.join(known)})")
+
+
+def _festival_folder(voice: str) -> str:
+    return FESTIVAL_VOICES[voice][1] if voice in FESTIVAL_VOICES else FESTIVAL_ACCENT_VOICES[voice][1]
+
+
+def respell(text: str, voice: str) -> str:
+    """The text a festival voice is given: an accent voice's respelling word by word, else ``text``."""
+    if voice not in FESTIVAL_ACCENT_VOICES:
+        return text
+    return " ".join(ROMANCE_RESPELLINGS.get(word.lower(), word) for word in text.split())
+
+
+def _merge_links(source: Path, target: Path) -> None:
+    """Link ``source``'s entries into ``target``; a folder both have becomes a real folder of links."""
+    for item in source.iterdir():
+        dest = target / item.name
+        if not dest.exists() and not dest.is_symlink():
+            dest.symlink_to(item)
+        elif item.is_dir() and dest.is_dir():
+            if dest.is_symlink():
+                linked = dest.resolve()
+                dest.unlink()
+                dest.mkdir()
+                _merge_links(linked, dest)
+            _merge_links(item, dest)
 
 
 def _scheme_string(text: str) -> str:
@@ -440,7 +493,8 @@ class FestivalEngine(SpeechEngine):
         try:
             pkgs = {name: fetcher.fetch(name) for name in FESTIVAL_PACKAGES}
             for voice in self.wanted_voices:
-                pkgs[FESTIVAL_VOICES[voice][0]] = fetcher.fetch(FESTIVAL_VOICES[voice][0])
+                for name in festival_voice_packages(voice):
+                    pkgs[name] = fetcher.fetch(name)
         except Exception as e:
             raise MissingToolError(
                 f"festival could not be fetched ({e}); it needs the Debian packages {self.packages}"
@@ -458,10 +512,13 @@ class FestivalEngine(SpeechEngine):
                 for item in (pkgs[lex].root / "usr/share/festival/dicts").iterdir():
                     (tmp / "dicts" / item.name).symlink_to(item)
             for voice in self.wanted_voices:
-                package, folder = FESTIVAL_VOICES[voice]
+                package, *languages = festival_voice_packages(voice)
+                folder = _festival_folder(voice)
                 target = tmp / "voices" / folder
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.symlink_to(pkgs[package].root / "usr/share/festival/voices" / folder)
+                for language in languages:  # text processing of an accent voice's own language
+                    _merge_links(pkgs[language].root / "usr/share/festival", tmp)
             (tmp / ".ready").write_text(key)
             shutil.rmtree(libdir, ignore_errors=True)
             os.replace(tmp, libdir)
@@ -500,7 +557,7 @@ class FestivalEngine(SpeechEngine):
                 lines += [
                     f"(voice_{voice})",
                     f"(Parameter.set 'Duration_Stretch {1.0 / speed:.4f})",
-                    f"(set! utt (utt.synth (Utterance Text {_scheme_string(text)})))",
+                    f"(set! utt (utt.synth (Utterance Text {_scheme_string(respell(text, voice))})))",
                     f'(utt.save.wave utt "{tmp}/{i}.wav" \'riff)',
                     f'(utt.save.segs utt "{tmp}/{i}.segs")',
                 ]
@@ -523,6 +580,8 @@ class FestivalEngine(SpeechEngine):
                         pairs.append((parts[2], float(parts[0])))
                 audio = sox_pitch(audio, sr, pitch)
                 parameters = {"duration_stretch": round(1.0 / speed, 4), "pitch": round(pitch, 4)}
+                if respell(text, voice) != text:
+                    parameters["spoken_as"] = respell(text, voice)
                 renderings.append(self._rendering_from_ends(audio, sr, pairs, voice, text, parameters))
         return renderings
 
