@@ -55,7 +55,7 @@ class FedUAConfig:
     fedaws_nu: float = 0.9
     fedaws_lr: float = ranged(0.1, low=0)
     # centralised softmax (spec §4)
-    central_epochs: int = ranged(20, low=1)
+    central_epochs: int = ranged(40, low=1)
     central_batch_size: int = ranged(64, low=2)
     central_lr: float = ranged(0.1, low=0)
     central_schedule: Literal["constant", "cosine"] = "cosine"  # learning rate over the epochs
@@ -112,7 +112,6 @@ class FedUAConfig:
             "batch_size": 16,
             "local_examples": 0,
             "lr": 0.05,
-            "central_epochs": 40,
             "code_lengths": [32, 64, 256],
             "report_seeds": [0, 1, 2],
         },
