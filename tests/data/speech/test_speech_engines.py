@@ -178,18 +178,20 @@ def test_accent_voices_render_when_cached() -> None:
     from devicelab.core.paths import data_root
     from devicelab.data.debs import DebFetcher
     from devicelab.data.speech import FestivalEngine
+    from devicelab.data.speech.engines import EngineError
 
     cache = data_root() / "_cache"
     if not (cache / "deb").is_dir():
         pytest.skip("no package cache")
-    engine = FestivalEngine(
-        DebFetcher(cache=cache, source="dir", deb_dir=cache / "deb"), voices=("lp_diphone", "upc_ca_ona_hts")
-    )
+    accents = ("lp_diphone", "upc_ca_ona_hts")
     try:
-        engine.check()
+        FestivalEngine(DebFetcher(cache=cache, source="dir", deb_dir=cache / "deb"), voices=accents).check()
     except MissingToolError:
         pytest.skip("festival accent voices not in the local cache")
-    for r in engine.synth_many([("right", voice, 1.0, 1.0) for voice in engine.voices()]):
+    engine = FestivalEngine(DebFetcher(cache=cache, source="dir", deb_dir=cache / "deb"))  # English voices
+    with pytest.raises(EngineError, match="unknown voice 'xx'"):
+        engine.synth_many([("right", "xx", 1.0, 1.0)])
+    for r in engine.synth_many([("right", voice, 1.0, 1.0) for voice in accents]):  # prepared on first use
         assert r.text == "right" and r.parameters["spoken_as"] == "rait"
         assert float(np.max(np.abs(r.audio))) > 0.05 and 0.2 < len(r.audio) / r.sample_rate_hz < 2.0
         assert "t" in {p.symbol for p in r.phones}

@@ -548,12 +548,14 @@ class FestivalEngine(SpeechEngine):
         """Render all items in one festival process (start-up ~0.3 s, then ~20 ms per utterance)."""
         if not items:
             return []
+        for voice in dict.fromkeys(voice for _, voice, _, _ in items):
+            if voice not in self.wanted_voices:  # a known voice is fetched and prepared on first use
+                festival_voice_packages(voice)  # an unknown one is an error naming the known voices
+                self.wanted_voices, self._setup = (*self.wanted_voices, voice), None
         command, env, _ = self._prepare()
         with tempfile.TemporaryDirectory(prefix="festival-") as tmp:
             lines = []
             for i, (text, voice, speed, _) in enumerate(items):
-                if voice not in self.wanted_voices:
-                    raise EngineError(f"festival: voice {voice!r} not prepared (have {self.wanted_voices})")
                 lines += [
                     f"(voice_{voice})",
                     f"(Parameter.set 'Duration_Stretch {1.0 / speed:.4f})",
