@@ -195,3 +195,16 @@ def test_accent_voices_render_when_cached() -> None:
         assert r.text == "right" and r.parameters["spoken_as"] == "rait"
         assert float(np.max(np.abs(r.audio))) > 0.05 and 0.2 < len(r.audio) / r.sample_rate_hz < 2.0
         assert "t" in {p.symbol for p in r.phones}
+
+
+def test_crop_to_speech_cuts_edge_pauses_and_shifts_the_phone_ends() -> None:
+    from devicelab.data.speech.engines import crop_to_speech
+
+    sr = 1000
+    audio = np.arange(1000, dtype=np.float32)
+    pairs = [("pau", 0.4), ("s", 0.5), ("t", 0.6), ("pau", 1.0)]
+    cropped, kept = crop_to_speech(audio, sr, pairs, margin_s=0.05)
+    assert cropped[0] == 350 and len(cropped) == 300  # 0.35 .. 0.65 s
+    assert [symbol for symbol, _ in kept] == ["pau", "s", "t", "pau"]
+    assert [end for _, end in kept] == pytest.approx([0.05, 0.15, 0.25, 0.3])
+    assert crop_to_speech(audio, sr, [("pau", 1.0)])[0] is audio  # nothing but pauses: unchanged
