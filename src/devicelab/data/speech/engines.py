@@ -430,19 +430,20 @@ ROMANCE_RESPELLINGS = {
 }  # fmt: skip
 
 
-def festival_voice_packages(voice: str) -> tuple[str, ...]:
-    """The Debian packages a festival voice needs beyond `FESTIVAL_PACKAGES`: the voice, then its language."""
+def _festival_voice(voice: str) -> tuple[str, str, tuple[str, ...]]:
+    """(package, folder under usr/share/festival/voices, language packages) of a known festival voice."""
     if voice in FESTIVAL_VOICES:
-        return (FESTIVAL_VOICES[voice][0],)
+        return (*FESTIVAL_VOICES[voice], ())
     if voice in FESTIVAL_ACCENT_VOICES:
-        package, _, languages = FESTIVAL_ACCENT_VOICES[voice]
-        return (package, *languages)
+        return FESTIVAL_ACCENT_VOICES[voice]
     known = sorted({*FESTIVAL_VOICES, *FESTIVAL_ACCENT_VOICES})
     raise EngineError(f"festival: unknown voice {voice!r} (known: {', '.join(known)})")
 
 
-def _festival_folder(voice: str) -> str:
-    return FESTIVAL_VOICES[voice][1] if voice in FESTIVAL_VOICES else FESTIVAL_ACCENT_VOICES[voice][1]
+def festival_voice_packages(voice: str) -> tuple[str, ...]:
+    """The Debian packages a festival voice needs beyond `FESTIVAL_PACKAGES`: the voice, then its language."""
+    package, _, languages = _festival_voice(voice)
+    return (package, *languages)
 
 
 def respell(text: str, voice: str) -> str:
@@ -530,8 +531,7 @@ class FestivalEngine(SpeechEngine):
                 for item in (pkgs[lex].root / "usr/share/festival/dicts").iterdir():
                     (tmp / "dicts" / item.name).symlink_to(item)
             for voice in self.wanted_voices:
-                package, *languages = festival_voice_packages(voice)
-                folder = _festival_folder(voice)
+                package, folder, languages = _festival_voice(voice)
                 target = tmp / "voices" / folder
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.symlink_to(pkgs[package].root / "usr/share/festival/voices" / folder)
