@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from devicelab.data.debs import DebFetcher, MissingToolError, PackageError, require_tool
+from devicelab.data.debs import DebFetcher, MissingToolError, PackageError, _publish_unpacked, require_tool
 
 pytestmark = pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs dpkg-deb")
 
@@ -74,3 +74,23 @@ def test_free_form_copyright_gives_no_licence_names(tmp_path):
         "This package was debianized by someone.\nLicense: you may copy it freely\n"
     )
     assert read_licences(tmp_path, "old-pkg") == []
+
+
+def test_an_unpack_never_replaces_one_that_another_build_is_reading(tmp_path):
+    # two builds that unpack one package at once: the second must not delete the tree the first reads
+    root, tmp = tmp_path / "pkg_1.0", tmp_path / "pkg_1.0.tmp-2"
+    for folder, content in ((root, "first"), (tmp, "second")):
+        (folder / "usr").mkdir(parents=True)
+        (folder / "usr" / "file").write_text(content)
+        (folder / ".unpacked").write_text("1.0")
+    _publish_unpacked(tmp, root)
+    assert (root / "usr" / "file").read_text() == "first" and not tmp.exists()
+
+
+def test_an_unpack_is_published_where_none_is_complete(tmp_path):
+    root, tmp = tmp_path / "pkg_1.0", tmp_path / "pkg_1.0.tmp-2"
+    (root / "usr").mkdir(parents=True)  # left half-written by a killed build of an older version
+    (tmp / "usr").mkdir(parents=True)
+    (tmp / ".unpacked").write_text("1.0")
+    _publish_unpacked(tmp, root)
+    assert (root / ".unpacked").exists() and not tmp.exists()

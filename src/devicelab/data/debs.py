@@ -87,6 +87,25 @@ def read_licences(root: Path, package: str) -> list[str]:
     return sorted({f.strip() for f in found if len(f.strip()) < 60})
 
 
+def _publish_unpacked(tmp: Path, root: Path) -> None:
+    """Move a finished unpack to ``root`` unless another build got there first.
+
+    A concurrent build may be reading ``root`` already: it is never deleted once complete (a half-written
+    ``root`` without ``.unpacked`` is replaced). ``rename`` onto a non-empty folder fails, so two builds that
+    finish together cannot both publish.
+    """
+    if not (root / ".unpacked").exists():
+        if root.exists():
+            shutil.rmtree(root, ignore_errors=True)
+        try:
+            os.rename(tmp, root)
+            return
+        except OSError:
+            if not (root / ".unpacked").exists():
+                raise
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
 class DebFetcher:
     """Download (or find) and unpack Debian packages into the cache."""
 
@@ -154,8 +173,7 @@ class DebFetcher:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise PackageError(f"{deb}: cannot unpack ({out.stderr.strip()[-300:]})")
             (tmp / ".unpacked").write_text(version)
-            shutil.rmtree(root, ignore_errors=True)
-            os.replace(tmp, root)
+            _publish_unpacked(tmp, root)
         return UnpackedPackage(
             name=name,
             version=version,
