@@ -2,6 +2,8 @@
 # Install the Debian packages devicelab needs (idempotent: skips what is present).
 #   sudo bash scripts/setup-system.sh [--nonfree]
 # --nonfree also installs the mbrola voices (Debian contrib/non-free; non-commercial use only).
+# build-essential and python3-dev compile the sdists of the Python dependencies (sed_eval, sed_scores_eval,
+# soxbindings, and ttspico, which builds SVOX Pico from C).
 set -euo pipefail
 
 packages=(espeak-ng flite sox libsox-fmt-all libsox-dev libsndfile1 build-essential python3-dev

@@ -152,9 +152,10 @@ def test_quick_plan_keeps_test_voices_out_of_training_and_holds_3000_test_clips(
     assert len(train) * params.keyword_takes >= 1000  # clips per keyword
     low, high = params.formant_range
     assert low < 1.0 < high and all(low <= s.formant <= high for s in speakers)
-    assert {s.voice.engine for s in train} == {"espeak-ng", "flite", "festival"}
-    # recorded women in training (festival lp and ona, accented English); slt stays the test voice
-    assert {s.voice.person for s in train} & FEMALE_PERSONS == {"lp", "ona"}
+    assert {s.voice.engine for s in train} == {"espeak-ng", "flite", "festival", "pico"}
+    # recorded women in training (festival lp and ona, accented English; Pico lh0 and kh0, English); slt
+    # stays the test voice
+    assert {s.voice.person for s in train} & FEMALE_PERSONS == {"lp", "ona", "lh0", "kh0"}
 
 
 def test_formant_factor_scales_the_spectrum_and_keeps_the_duration(tmp_path: Path) -> None:

@@ -36,6 +36,7 @@ from devicelab.data.debs import DebFetcher, MissingToolError, UnpackedPackage, r
 from devicelab.data.speech.engines import (
     FESTIVAL_PACKAGES,
     EspeakEngine,
+    PicoEngine,
     Rendering,
     SpeechEngine,
     festival_voice_packages,
@@ -82,9 +83,12 @@ PERSON = {
     ("mbrola", "us2"): "us2",
     ("mbrola", "us3"): "us3",
     ("mbrola", "en1"): "en1",
+    ("pico", "en-US"): "lh0",  # SVOX Pico's American English woman
+    ("pico", "en-GB"): "kh0",  # SVOX Pico's British English woman
 }
 MBROLA_VOICES = ("us1", "us2", "us3", "en1")
-FEMALE_PERSONS = frozenset({"slt", "us1", "lp", "ona"})  # recorded women: slt, mbrola us1, festival lp, ona
+# recorded women: slt, mbrola us1, festival lp and ona, Pico lh0 and kh0
+FEMALE_PERSONS = frozenset({"slt", "us1", "lp", "ona", "lh0", "kh0"})
 
 # Licences of the sources whose Debian copyright file is not machine-readable (from corpora.md, Licences).
 KNOWN_LICENCES = {
@@ -162,7 +166,10 @@ def accent_order(seed: int, tag: str, variant: str) -> list[str]:
 
 
 class VoiceChoice(Protocol):
-    """What a builder's profile says about the recorded-person voices it uses."""
+    """What a builder's profile says about the recorded-person voices it uses.
+
+    A profile may also name ``pico_voices``: Pico gives no phone timings, so only builders that need audio
+    alone (synth-commands) have that field; the others never get Pico voices."""
 
     @property
     def flite_voices(self) -> tuple[str, ...]: ...
@@ -172,12 +179,18 @@ class VoiceChoice(Protocol):
     def mbrola_voices(self) -> tuple[str, ...]: ...
 
 
+def pico_voices(choice: VoiceChoice) -> tuple[str, ...]:
+    """The Pico voices of a profile (none where its parameters have no ``pico_voices``)."""
+    return tuple(getattr(choice, "pico_voices", ()))
+
+
 def recorded_voices(choice: VoiceChoice) -> list[Voice]:
-    """The flite, festival and mbrola voices of a profile, in that order."""
+    """The flite, festival, mbrola and Pico voices of a profile, in that order."""
     return (
         [recorded_voice("flite", v) for v in choice.flite_voices]
         + [recorded_voice("festival", v) for v in choice.festival_voices]
         + [recorded_voice("mbrola", v) for v in choice.mbrola_voices]
+        + [recorded_voice("pico", v) for v in pico_voices(choice)]
     )
 
 
@@ -215,6 +228,7 @@ def usable_engines(choice: VoiceChoice, ctx: BuildContext) -> tuple[list[str], l
         "flite": bool(choice.flite_voices),
         "festival": bool(choice.festival_voices),
         "mbrola": bool(choice.mbrola_voices),
+        "pico": bool(pico_voices(choice)),
     }
     engines, warnings = [], []
     for name in (n for n, needed in wanted.items() if needed):
@@ -230,9 +244,10 @@ def usable_engines(choice: VoiceChoice, ctx: BuildContext) -> tuple[list[str], l
 
 
 def start_work_unit() -> None:
-    """Call at the start of every work unit: a fresh libespeak-ng, so the unit's renderings depend only on
-    its own items (not on what the worker rendered before)."""
+    """Call at the start of every work unit: a fresh libespeak-ng and fresh Pico engines, so the unit's
+    renderings depend only on its own items (not on what the worker rendered before)."""
     EspeakEngine.reset()
+    PicoEngine.reset()
 
 
 @dataclass
@@ -491,7 +506,8 @@ def mbrola_packages() -> list[str]:
 
 
 def engine_sources(choice: VoiceChoice, engines: list[str], fetcher: DebFetcher) -> list[dict]:
-    """Source records of the engines beyond espeak-ng: flite (installed), festival (fetched), mbrola."""
+    """Source records of the engines beyond espeak-ng: flite (installed), festival (fetched), mbrola, Pico
+    (the ``ttspico`` package, which bundles SVOX Pico and its language files)."""
     records = []
     if "flite" in engines:
         records.append(system_deb_record("flite"))
@@ -499,6 +515,8 @@ def engine_sources(choice: VoiceChoice, engines: list[str], fetcher: DebFetcher)
         records += [deb_record(fetcher.fetch(n)) for n in festival_packages(choice.festival_voices)]
     if "mbrola" in engines:
         records += mbrola_records(choice.mbrola_voices)
+    if "pico" in engines:
+        records.append(wheel_record("ttspico", ["Apache-2.0"]))
     return records
 
 

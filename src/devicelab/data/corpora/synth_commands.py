@@ -3,9 +3,9 @@ Speech Commands layout (corpora.md, "synth-commands"; read by the kws-ssn Speech
 
 A pseudo-speaker is (engine, voice or accent+variant, pitch, speed, formant factor α); its id is the
 first 8 hex digits of the sha1 of that tuple (α = 1 leaves it out). Splits keep a recorded person
-(flite/festival) or an espeak-ng variant file together: test = slt + 10 % of the variant files,
-validation = rms + another 10 %, train = the rest. Every split draws its pitch, speed, α and channel from
-the same ranges; only the voices differ.
+(flite/festival/Pico) or an espeak-ng variant file together: test = slt + 10 % of the variant files,
+validation = rms + another 10 %, train = the rest (Pico's two English women train only). Every split
+draws its pitch, speed, α and channel from the same ranges; only the voices differ.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ from devicelab.data.corpora._speech import (
     write_csv,
     write_noise_folder,
 )
-from devicelab.data.speech.engines import FESTIVAL_ACCENT_VOICES, FESTIVAL_VOICES
+from devicelab.data.speech.engines import FESTIVAL_ACCENT_VOICES, FESTIVAL_VOICES, PICO_VOICES
 from devicelab.data.speech.texts import command_words, keywords10
 
 ALLISON_DIGITS = "usr/share/asterisk/sounds/en_US_f_Allison/digits"
@@ -77,9 +77,10 @@ class CommandsParams:
     flite_voices: tuple[str, ...] = FLITE_VOICES
     festival_voices: tuple[str, ...] = tuple(FESTIVAL_VOICES)
     mbrola_voices: tuple[str, ...] = ()  # filled from --extras mbrola
-    tuples_per_voice: int = 4  # (pitch, speed) tuples per flite/festival/mbrola voice
-    voice_pitch: tuple[float, float] = (0.88, 1.12)  # pitch factor range of flite/festival/mbrola tuples
-    voice_speed: tuple[float, float] = (0.88, 1.12)  # speed factor range of flite/festival/mbrola tuples
+    pico_voices: tuple[str, ...] = ()  # SVOX Pico's English women (lh0, kh0): training only
+    tuples_per_voice: int = 4  # (pitch, speed) tuples per flite/festival/mbrola/Pico voice
+    voice_pitch: tuple[float, float] = (0.88, 1.12)  # pitch factor range of recorded-voice tuples
+    voice_speed: tuple[float, float] = (0.88, 1.12)  # speed factor range of recorded-voice tuples
     # formant factor α per tuple (every engine): rendered at speed/α and pitch/α, then resampled by α,
     # which scales the spectral envelope by α and keeps pitch and duration (vocal tract length)
     formant_range: tuple[float, float] = (1.0, 1.0)
@@ -111,12 +112,13 @@ PROFILES: dict[str, CommandsParams] = {
     ),
     # quick: every variant file, 3 accents and 2 tuples each, 24 tuples per recorded voice, wide pitch and
     # formant ranges and ±6 dB shelves; test = 6 variant files x 3 x 2 + slt x 2 engines x 24 = 84 speakers,
-    # 252 clips per keyword: the 12-class test split holds 12 x 252 = 3,024 clips
+    # 252 clips per keyword: the 12-class test split holds 12 x 252 = 3,024 clips (Pico's voices train only)
     "quick": CommandsParams(
         espeak_variants=len(ESPEAK_VARIANTS),
         accents_per_variant=3,
         tuples_per_espeak_voice=2,
         festival_voices=(*FESTIVAL_VOICES, *FESTIVAL_ACCENT_VOICES),
+        pico_voices=tuple(PICO_VOICES),
         tuples_per_voice=24,
         voice_pitch=(0.8, 1.8),
         voice_speed=(0.85, 1.2),
@@ -129,6 +131,7 @@ PROFILES: dict[str, CommandsParams] = {
         accents_per_variant=6,
         tuples_per_espeak_voice=3,
         festival_voices=(*FESTIVAL_VOICES, *FESTIVAL_ACCENT_VOICES),
+        pico_voices=tuple(PICO_VOICES),
         tuples_per_voice=12,
         other_takes=3,
     ),
@@ -318,9 +321,13 @@ def _render_speaker(task: _SpeakerTask) -> list[dict[str, Any]]:
 
 
 def _source_name(engine: str) -> str:
-    return {"espeak-ng": "espeakng-loader", "flite": "flite", "festival": "festival", "mbrola": "mbrola"}[
-        engine
-    ]
+    return {
+        "espeak-ng": "espeakng-loader",
+        "flite": "flite",
+        "festival": "festival",
+        "mbrola": "mbrola",
+        "pico": "ttspico",
+    }[engine]
 
 
 def _write_real(
@@ -463,7 +470,7 @@ def sources(profile: str, extras: tuple[str, ...]) -> list[str]:
 
 BUILDER = CorpusBuilder(
     name="synth-commands",
-    description="Speech Commands v0.02 words by synthetic pseudo-speakers (espeak-ng, flite, festival)",
+    description="Speech Commands v0.02 words by synthetic pseudo-speakers (espeak-ng, flite, festival, pico)",
     build=build,
     sources=sources,
 )

@@ -6,9 +6,12 @@
 - ``FestivalEngine``: ``festival`` and its voices unpacked from Debian packages (no root); ``utt.save.segs``
   gives phone end times; many utterances are rendered by one batch process.
 - ``MbrolaEngine`` (opt-in extra): ``.pho`` from espeak-ng ``--pho`` voices ``mb-*``, rendered by ``mbrola``.
+- ``PicoEngine``: SVOX Pico in-process (the ``ttspico`` Python package, which bundles its language files);
+  it gives no phone timings, so only corpora that need audio alone (synth-commands) use it.
 
-Every engine returns a :class:`Rendering` whose phones hold the engine's own symbols; mapping to TIMIT
-labels is in :mod:`devicelab.data.speech.phones`. Pitch and speed are factors relative to the voice's own.
+Every engine returns a :class:`Rendering` whose phones hold the engine's own symbols (none for Pico); mapping
+to TIMIT labels is in :mod:`devicelab.data.speech.phones`. Pitch and speed are factors relative to the
+voice's own.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import _ctypes
 import ctypes
 import hashlib
+import importlib.metadata
 import os
 import re
 import shutil
@@ -676,11 +680,115 @@ class MbrolaEngine(SpeechEngine):
         return self._rendering_from_ends(audio, sr, pairs, voice, text, {"speed": speed, "pitch": pitch})
 
 
+# --- SVOX Pico (ttspico) --------------------------------------------------------------------------------
+
+PICO_PACKAGE = "ttspico==0.3.2"
+# English voices: language -> Pico voice (language file ``<language>_<voice>_sg.bin``); both are women
+PICO_VOICES = {"en-US": "lh0", "en-GB": "kh0"}
+PICO_SAMPLE_RATE_HZ = 16000
+PICO_PITCH_RANGE = (0.5, 2.0)  # the pitch property's limits (percent 50-200) as factors
+PICO_SPEED_RANGE = (0.2, 5.0)  # the rate property's limits (percent 20-500) as factors
+# Pico saturates to 16 bits: at its default volume (100) every loud vowel clips, and at pitch 0.5 the
+# peaks reach 0.93 at volume 40; volume 30 keeps every Speech Commands word below 0.75 at any pitch.
+PICO_VOLUME = 30
+# Rate, pitch and volume are markup around the text, and the audio Pico flushes after the closing tag is
+# not scaled by the volume (a word's last few tens of ms came out at full volume, 3x too loud at volume
+# 30); a trailing pause inside the markup makes that flushed tail silence.
+PICO_TAIL = "<break time='100ms'/>"
+
+
+def _import_ttspico():
+    try:
+        import ttspico
+    except ImportError as e:
+        raise MissingToolError(
+            f"the Python package `ttspico` cannot be imported ({e}); install it with "
+            f"`pip install {PICO_PACKAGE}` (an sdist: needs gcc and the Python headers, Debian "
+            "`build-essential python3-dev`)"
+        ) from None
+    return ttspico
+
+
+class PicoEngine(SpeechEngine):
+    """SVOX Pico in-process through ``ttspico`` (libttspico state: one engine object per voice and process,
+    made on first use; :meth:`reset` drops them, after which a sequence of renderings is repeatable).
+
+    Voices are the English languages ``en-US`` (lh0) and ``en-GB`` (kh0), 16 kHz. Speed sets the rate
+    property (percent), pitch the pitch property (percent; it moves F0 and keeps duration and spectral
+    envelope); a pitch factor outside 0.5-2 is rendered at the nearest limit and the rest shifted by sox.
+    Pico reports no phone timings: renderings have no phones, so synth-phones never uses this engine.
+    """
+
+    name = "pico"
+    packages = f"{PICO_PACKAGE} (Python package; pip install {PICO_PACKAGE})"
+    symbol_table = ""  # no phone timings
+    _lock = threading.RLock()
+    _state: dict = {}
+
+    def check(self) -> None:
+        ttspico = _import_ttspico()
+        for language in PICO_VOICES:
+            try:
+                ttspico.TtsEngine(language)
+            except RuntimeError as e:
+                raise MissingToolError(
+                    f"ttspico cannot load its {language} language files ({e}); reinstall it with "
+                    f"`pip install --force-reinstall {PICO_PACKAGE}`"
+                ) from None
+
+    def version(self) -> str:
+        _import_ttspico()
+        try:
+            return importlib.metadata.version("ttspico")
+        except importlib.metadata.PackageNotFoundError:
+            return "unknown"
+
+    def voices(self) -> list[str]:
+        return list(PICO_VOICES)
+
+    def _engine(self, voice: str):
+        state = PicoEngine._state
+        if state.get("pid") != os.getpid():  # first use, or forked from a process that had engines
+            state.clear()
+            state.update(pid=os.getpid(), engines={})
+        if voice not in state["engines"]:
+            state["engines"][voice] = _import_ttspico().TtsEngine(voice)
+        return state["engines"][voice]
+
+    @classmethod
+    def reset(cls) -> None:
+        """Drop this process's Pico engines: the next rendering starts from a fresh engine (Pico keeps state
+        between calls, so the same text renders slightly differently each time)."""
+        with cls._lock:
+            cls._state.clear()
+
+    def synth(self, text: str, voice: str, speed: float = 1.0, pitch: float = 1.0) -> Rendering:
+        if voice not in PICO_VOICES:
+            raise EngineError(f"pico: unknown voice {voice!r} (known: {', '.join(PICO_VOICES)})")
+        if not PICO_SPEED_RANGE[0] <= speed <= PICO_SPEED_RANGE[1]:
+            raise EngineError(f"pico: speed {speed:.3f} outside {PICO_SPEED_RANGE} (voice {voice!r})")
+        rate = int(round(100 * speed))
+        pico_pitch = int(round(100 * float(np.clip(pitch, *PICO_PITCH_RANGE))))
+        spoken = re.sub(r"[<>]", " ", text) + PICO_TAIL  # no markup from the text itself
+        with PicoEngine._lock:
+            engine = self._engine(voice)
+            engine.rate, engine.pitch, engine.volume = rate, pico_pitch, PICO_VOLUME
+            pcm = engine.speak(spoken)
+        if not pcm:
+            raise EngineError(f"pico: no audio (voice {voice!r}, text {text!r})")
+        audio = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
+        if not PICO_PITCH_RANGE[0] <= pitch <= PICO_PITCH_RANGE[1]:
+            audio = sox_pitch(audio, PICO_SAMPLE_RATE_HZ, pitch / (pico_pitch / 100))
+        parameters = {"rate": rate, "pitch": round(pitch, 4), "pico_pitch": pico_pitch, "volume": PICO_VOLUME}
+        return Rendering(audio, PICO_SAMPLE_RATE_HZ, [], None, self.name, voice, text, parameters)
+
+
 ENGINES = {
     "espeak-ng": EspeakEngine,
     "flite": FliteEngine,
     "festival": FestivalEngine,
     "mbrola": MbrolaEngine,
+    "pico": PicoEngine,
 }
 
 
