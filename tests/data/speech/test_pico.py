@@ -1,5 +1,5 @@
-"""SVOX Pico (ttspico): renderings, speed and pitch factors, the missing-package error, and synth-commands'
-Pico voices (training only, the test and validation speakers unchanged)."""
+"""SVOX Pico (ttspico): renderings, speed and pitch factors, the missing-package error, the accent voices'
+respellings, and synth-commands' Pico voices (training only, the test and validation speakers unchanged)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,21 @@ import soundfile as sf
 
 from devicelab.data.corpora import synth_commands as sc
 from devicelab.data.corpora import synth_phones
-from devicelab.data.corpora._speech import recorded_voices, trimmed, usable_engines
+from devicelab.data.corpora._speech import FEMALE_PERSONS, recorded_voices, trimmed, usable_engines
 from devicelab.data.debs import MissingToolError
 from devicelab.data.speech import ENGINES
-from devicelab.data.speech.engines import EngineError, PicoEngine
+from devicelab.data.speech.engines import (
+    FRENCH_RESPELLINGS,
+    GERMAN_RESPELLINGS,
+    PICO_ACCENT_VOICES,
+    PICO_VOICES,
+    ROMANCE_RESPELLINGS,
+    SPANISH_RESPELLINGS,
+    EngineError,
+    PicoEngine,
+    respell,
+)
+from devicelab.data.speech.texts import command_words
 
 
 def median_f0(audio: np.ndarray, sample_rate_hz: int, fmin: float = 60.0, fmax: float = 700.0) -> float:
@@ -41,17 +52,51 @@ def median_f0(audio: np.ndarray, sample_rate_hz: int, fmin: float = 60.0, fmax: 
 
 def test_pico_renders_english_words_at_16k_without_phones() -> None:
     engine = PicoEngine()
-    assert ENGINES["pico"] is PicoEngine and engine.voices() == ["en-US", "en-GB"]
+    assert ENGINES["pico"] is PicoEngine and list(PICO_VOICES) == ["en-US", "en-GB"]
+    assert engine.voices() == ["en-US", "en-GB", "es-ES", "it-IT", "fr-FR", "de-DE"]
     assert engine.version() == "0.3.2"
-    for voice in engine.voices():
+    for voice in PICO_VOICES:
         r = engine.synth("seven", voice)
         assert r.sample_rate_hz == 16000 and r.audio.dtype == np.float32
         speech = trimmed(r.audio)
         assert 0.25 < len(speech) / 16000 < 0.8
         assert 0.1 < float(np.max(np.abs(r.audio))) < 0.75  # not silent, never clipped
         assert r.phones == [] and r.words is None and r.engine == "pico" and r.voice == voice
+        assert "spoken_as" not in r.parameters  # English voices read the text itself
     with pytest.raises(EngineError, match="unknown voice"):
-        engine.synth("yes", "de-DE")
+        engine.synth("yes", "nl-NL")
+
+
+def test_every_word_has_a_respelling_in_each_accent_table() -> None:
+    assert PICO_ACCENT_VOICES == {
+        "es-ES": SPANISH_RESPELLINGS,
+        "it-IT": ROMANCE_RESPELLINGS,
+        "fr-FR": FRENCH_RESPELLINGS,
+        "de-DE": GERMAN_RESPELLINGS,
+    }
+    words = set(command_words())
+    assert len(words) == 35 and set(ROMANCE_RESPELLINGS) == words
+    for table in (SPANISH_RESPELLINGS, FRENCH_RESPELLINGS, GERMAN_RESPELLINGS):
+        assert set(table) == words and all(table[w].strip() and " " not in table[w] for w in words)
+    # Spanish keeps the Romance respelling where Spanish reads it alike (ch, sc and z differ)
+    assert SPANISH_RESPELLINGS["left"] == ROMANCE_RESPELLINGS["left"] == "left"
+    assert (SPANISH_RESPELLINGS["cat"], ROMANCE_RESPELLINGS["cat"]) == ("quet", "chet")
+    # one function for every engine's accent voices, word by word; English voices read the text itself
+    assert respell("Go left", "de-DE") == "goh left" and respell("Go left", "fr-FR") == "go lefte"
+    assert respell("sheila", "it-IT") == respell("sheila", "lp_diphone") == "scila"
+    assert respell("six", "en-US") == "six"
+
+
+def test_pico_accent_voices_read_respellings_and_render_speech() -> None:
+    """Each accent voice says its respelling: not silent, a word's length, not clipped, `spoken_as` kept."""
+    engine = PicoEngine()
+    for voice, table in PICO_ACCENT_VOICES.items():
+        for word in ("happy", "two"):  # respelled in every table
+            r = engine.synth(word, voice)
+            assert r.text == word and r.parameters["spoken_as"] == table[word]
+            assert r.sample_rate_hz == 16000 and r.voice == voice
+            assert 0.15 < len(trimmed(r.audio)) / 16000 < 1.2, (voice, word)
+            assert 0.1 < float(np.max(np.abs(r.audio))) < 0.85, (voice, word)
 
 
 def test_pico_speed_changes_duration_and_pitch_moves_f0_keeping_duration() -> None:
@@ -97,17 +142,38 @@ def test_missing_ttspico_names_the_pip_package(monkeypatch: pytest.MonkeyPatch, 
 
 
 def test_pico_voices_train_only_and_leave_test_and_validation_unchanged() -> None:
-    params = sc.PROFILES["quick"]
-    assert params.pico_voices == ("en-US", "en-GB") and sc.PROFILES["full"].pico_voices == params.pico_voices
+    english, accent = ("en-US", "en-GB"), ("es-ES", "it-IT", "fr-FR", "de-DE")
+    assert sc.PROFILES["quick"].pico_voices == english
+    assert sc.PROFILES["full"].pico_voices == (*english, *accent)
     assert sc.PROFILES["smoke"].pico_voices == ()
+    params = replace(sc.PROFILES["quick"], pico_voices=(*english, *accent))  # every Pico voice, quick's plan
     with_pico = sc.plan_speakers(params, seed=0)
+    english_only = sc.plan_speakers(replace(params, pico_voices=english), seed=0)
     without = sc.plan_speakers(replace(params, pico_voices=()), seed=0)
     pico = [s for s in with_pico if s.voice.engine == "pico"]
-    assert len(pico) == 2 * params.tuples_per_voice
-    assert {s.split for s in pico} == {"train"} and {s.voice.person for s in pico} == {"lh0", "kh0"}
+    assert len(pico) == 6 * params.tuples_per_voice
+    assert {s.split for s in pico} == {"train"}
+    persons = {s.voice.voice: s.voice.person for s in pico}  # each Pico voice is its own person, a woman
+    assert persons == {
+        "en-US": "lh0",
+        "en-GB": "kh0",
+        "es-ES": "zl0",
+        "it-IT": "cm0",
+        "fr-FR": "nk0",
+        "de-DE": "gl0",
+    }
+    assert set(persons.values()) <= FEMALE_PERSONS
+    assert all(s.voice.split_unit == f"person:{s.voice.person}" for s in pico)
     for split in ("test", "validation"):  # the same pseudo-speakers: same voices, tuples, channels, ids
-        assert {s for s in with_pico if s.split == split} == {s for s in without if s.split == split}
+        same = {s for s in with_pico if s.split == split}
+        assert (
+            same == {s for s in english_only if s.split == split} == {s for s in without if s.split == split}
+        )
+        assert all(s.voice.engine != "pico" for s in same)
     assert [s for s in with_pico if s.voice.engine != "pico"] == without  # nobody else moved either
+    # the accent voices add speakers after the earlier ones and change none of them (English Pico included)
+    assert with_pico[: len(english_only)] == english_only
+    assert {s.voice.voice for s in with_pico[len(english_only) :]} == set(accent)
     test = [s for s in with_pico if s.split == "test"]
     assert len(test) == 84 and 12 * len(test) * params.keyword_takes == 3024
 

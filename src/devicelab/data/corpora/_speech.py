@@ -85,10 +85,14 @@ PERSON = {
     ("mbrola", "en1"): "en1",
     ("pico", "en-US"): "lh0",  # SVOX Pico's American English woman
     ("pico", "en-GB"): "kh0",  # SVOX Pico's British English woman
+    ("pico", "es-ES"): "zl0",  # SVOX Pico's Spanish woman, reads respelled English
+    ("pico", "it-IT"): "cm0",  # SVOX Pico's Italian woman, reads respelled English
+    ("pico", "fr-FR"): "nk0",  # SVOX Pico's French woman, reads respelled English
+    ("pico", "de-DE"): "gl0",  # SVOX Pico's German woman, reads respelled English
 }
 MBROLA_VOICES = ("us1", "us2", "us3", "en1")
-# recorded women: slt, mbrola us1, festival lp and ona, Pico lh0 and kh0
-FEMALE_PERSONS = frozenset({"slt", "us1", "lp", "ona", "lh0", "kh0"})
+# recorded women: slt, mbrola us1, festival lp and ona, every Pico voice (lh0, kh0, zl0, cm0, nk0, gl0)
+FEMALE_PERSONS = frozenset({"slt", "us1", "lp", "ona", "lh0", "kh0", "zl0", "cm0", "nk0", "gl0"})
 
 # Licences of the sources whose Debian copyright file is not machine-readable (from corpora.md, Licences).
 KNOWN_LICENCES = {

@@ -407,23 +407,12 @@ class FliteEngine(SpeechEngine):
         return self._rendering_from_ends(audio, sr, pairs, voice, text, parameters)
 
 
-# --- festival -------------------------------------------------------------------------------------------
+# --- accented English: respellings ---------------------------------------------------------------------
 
-FESTIVAL_PACKAGES = ("festival", "libestools2.5", "festlex-cmu", "festlex-poslex")
-FESTIVAL_VOICES = {  # voice -> (package, folder under usr/share/festival/voices)
-    "kal_diphone": ("festvox-kallpc16k", "english/kal_diphone"),
-    "ked_diphone": ("festvox-kdlpc16k", "english/ked_diphone"),
-    "cmu_us_slt_arctic_hts": ("festvox-us-slt-hts", "us/cmu_us_slt_arctic_hts"),
-}
-# Recorded women of other languages, opt-in per corpus profile: they read English words from respellings in
-# their own orthography (accented English, `ROMANCE_RESPELLINGS`); their language's text processing comes
-# from the extra packages. voice -> (package, folder under usr/share/festival/voices, language packages)
-FESTIVAL_ACCENT_VOICES = {
-    "lp_diphone": ("festvox-italp16k", "italian/lp_diphone", ("festlex-ifd",)),
-    "upc_ca_ona_hts": ("festvox-ca-ona-hts", "catalan/upc_ca_ona_hts", ("festival-ca",)),
-}
-PAUSE_SYMBOLS = frozenset({"pau", "#", "h#", "sil"})
-# English words spelled so that Italian and Catalan letter-to-sound rules say them close to English.
+# Accent voices are recorded women of other languages (festival and Pico voices, opt-in per corpus profile):
+# they read the English words from respellings in their own orthography, so that their language's
+# letter-to-sound rules say them close to English. Keys: the 35 Speech Commands words.
+# Italian and Catalan (festival lp and ona, Pico it-IT).
 ROMANCE_RESPELLINGS = {
     "yes": "ies", "no": "nou", "up": "ap", "down": "daun", "left": "left", "right": "rait", "on": "on",
     "off": "of", "stop": "stop", "go": "gou", "zero": "ziro", "one": "uan", "two": "tu", "three": "tri",
@@ -432,6 +421,66 @@ ROMANCE_RESPELLINGS = {
     "marvin": "marvin", "sheila": "scila", "tree": "tri", "wow": "uau", "backward": "becuord",
     "forward": "foruord", "follow": "folou", "learn": "lern", "visual": "visual",
 }  # fmt: skip
+# Spanish (Pico es-ES): the Romance table where Spanish reads it the same. Castilian z is /θ/ (so "zri" is
+# the /θr/ of three and tells it from tree), ch is /tʃ/ and sc+i /sθ/ (cat, sheila), j is /x/ for English h,
+# final v a /b/ (five); an acute accent keeps the English stress where Spanish rules would move it, and
+# a doubled vowel is a long one (oof, tuu: Pico says "of" and "tu" in 0.14 and 0.15 s).
+SPANISH_RESPELLINGS = {
+    **ROMANCE_RESPELLINGS,
+    "off": "oof", "two": "tuu", "zero": "siro", "three": "zri", "five": "faif", "cat": "quet",
+    "happy": "jepi", "house": "jaus", "sheila": "chila", "backward": "bécuord", "forward": "fóruord",
+    "visual": "vísual",
+}  # fmt: skip
+# French (Pico fr-FR): a final -e keeps the consonant before it sounding (yèsse, lefte, beurde), ï opens a
+# second vowel (raïte /rait/), -onne is oral /ɔn/, ou is /u/ and ou+vowel /w/, a doubled vowel is a long
+# one (touou, trii: Pico says "tou" and "tri" in 0.11 and 0.13 s); French has no /h/ or /θ/.
+FRENCH_RESPELLINGS = {
+    "yes": "yèsse", "no": "no", "up": "eupe", "down": "daoune", "left": "lefte", "right": "raïte",
+    "on": "onne", "off": "offe", "stop": "stop", "go": "go", "zero": "ziro", "one": "ouane", "two": "touou",
+    "three": "sri", "four": "fore", "five": "faïve", "six": "sikse", "seven": "sèvène", "eight": "éïte",
+    "nine": "naïne", "bed": "bède", "bird": "beurde", "cat": "katte", "dog": "dogue", "happy": "happi",
+    "house": "aousse", "marvin": "marvine", "sheila": "chila", "tree": "trii", "wow": "ouaou",
+    "backward": "bakouarde", "forward": "forouarde", "follow": "folo", "learn": "leurne",
+    "visual": "vijouel",
+}  # fmt: skip
+# German (Pico de-DE): j is /j/, w is /v/ (German has no /w/: uann for one), ei and ai are /aɪ/ (eight is
+# "eht"), h marks a long vowel (noh, goh; ou would be /u:/), ä ö are /ɛ œ/ for English /æ ɜ/, initial s
+# before a vowel is /z/ and initial st is /ʃt/ (the German accent of seven, six and stop).
+GERMAN_RESPELLINGS = {
+    "yes": "jes", "no": "noh", "up": "ap", "down": "daun", "left": "left", "right": "rait", "on": "on",
+    "off": "off", "stop": "stopp", "go": "goh", "zero": "siro", "one": "uann", "two": "tuh", "three": "sri",
+    "four": "for", "five": "faiw", "six": "sicks", "seven": "sewen", "eight": "eht", "nine": "nain",
+    "bed": "bett", "bird": "börd", "cat": "kätt", "dog": "dogg", "happy": "häppi", "house": "haus",
+    "marvin": "marwin", "sheila": "schiela", "tree": "trie", "wow": "wau", "backward": "bäckwörd",
+    "forward": "forwörd", "follow": "follo", "learn": "lörn", "visual": "wischuel",
+}  # fmt: skip
+
+
+def respell(text: str, voice: str) -> str:
+    """The text a voice is given: an accent voice's respelling (`ACCENT_RESPELLINGS`, festival and Pico) word
+    by word, words without one unchanged; an English voice reads ``text`` itself."""
+    table = ACCENT_RESPELLINGS.get(voice)
+    if table is None:
+        return text
+    return " ".join(table.get(word.lower(), word) for word in text.split())
+
+
+# --- festival -------------------------------------------------------------------------------------------
+
+FESTIVAL_PACKAGES = ("festival", "libestools2.5", "festlex-cmu", "festlex-poslex")
+FESTIVAL_VOICES = {  # voice -> (package, folder under usr/share/festival/voices)
+    "kal_diphone": ("festvox-kallpc16k", "english/kal_diphone"),
+    "ked_diphone": ("festvox-kdlpc16k", "english/ked_diphone"),
+    "cmu_us_slt_arctic_hts": ("festvox-us-slt-hts", "us/cmu_us_slt_arctic_hts"),
+}
+# Recorded women of other languages (accent voices): they read English words from `ROMANCE_RESPELLINGS`;
+# their language's text processing comes from the extra packages.
+# voice -> (package, folder under usr/share/festival/voices, language packages)
+FESTIVAL_ACCENT_VOICES = {
+    "lp_diphone": ("festvox-italp16k", "italian/lp_diphone", ("festlex-ifd",)),
+    "upc_ca_ona_hts": ("festvox-ca-ona-hts", "catalan/upc_ca_ona_hts", ("festival-ca",)),
+}
+PAUSE_SYMBOLS = frozenset({"pau", "#", "h#", "sil"})
 
 
 def _festival_voice(voice: str) -> tuple[str, str, tuple[str, ...]]:
@@ -448,13 +497,6 @@ def festival_voice_packages(voice: str) -> tuple[str, ...]:
     """The Debian packages a festival voice needs beyond `FESTIVAL_PACKAGES`: the voice, then its language."""
     package, _, languages = _festival_voice(voice)
     return (package, *languages)
-
-
-def respell(text: str, voice: str) -> str:
-    """The text a festival voice is given: an accent voice's respelling word by word, else ``text``."""
-    if voice not in FESTIVAL_ACCENT_VOICES:
-        return text
-    return " ".join(ROMANCE_RESPELLINGS.get(word.lower(), word) for word in text.split())
 
 
 def crop_to_speech(
@@ -685,11 +727,20 @@ class MbrolaEngine(SpeechEngine):
 PICO_PACKAGE = "ttspico==0.3.2"
 # English voices: language -> Pico voice (language file ``<language>_<voice>_sg.bin``); both are women
 PICO_VOICES = {"en-US": "lh0", "en-GB": "kh0"}
+# Pico's other languages, women too (es-ES zl0, it-IT cm0, fr-FR nk0, de-DE gl0), as accent voices: they read
+# English words from respellings in their own orthography. language -> respelling table
+PICO_ACCENT_VOICES = {
+    "es-ES": SPANISH_RESPELLINGS,
+    "it-IT": ROMANCE_RESPELLINGS,
+    "fr-FR": FRENCH_RESPELLINGS,
+    "de-DE": GERMAN_RESPELLINGS,
+}
 PICO_SAMPLE_RATE_HZ = 16000
 PICO_PITCH_RANGE = (0.5, 2.0)  # the pitch property's limits (percent 50-200) as factors
 PICO_SPEED_RANGE = (0.2, 5.0)  # the rate property's limits (percent 20-500) as factors
 # Pico saturates to 16 bits: at its default volume (100) every loud vowel clips, and at pitch 0.5 the
-# peaks reach 0.93 at volume 40; volume 30 keeps every Speech Commands word below 0.75 at any pitch.
+# peaks reach 0.93 at volume 40; volume 30 keeps every Speech Commands word below 0.75 at any pitch in
+# the English voices and below 0.85 in the accent voices (de-DE "wau" at pitch 0.5 and rate 65: 0.82).
 PICO_VOLUME = 30
 # Rate, pitch and volume are markup around the text, and the audio Pico flushes after the closing tag is
 # not scaled by the volume (a word's last few tens of ms came out at full volume, 3x too loud at volume
@@ -713,7 +764,9 @@ class PicoEngine(SpeechEngine):
     """SVOX Pico in-process through ``ttspico`` (libttspico state: one engine object per voice and process,
     made on first use; :meth:`reset` drops them, after which a sequence of renderings is repeatable).
 
-    Voices are the English languages ``en-US`` (lh0) and ``en-GB`` (kh0), 16 kHz. Speed sets the rate
+    Voices are the English languages ``en-US`` (lh0) and ``en-GB`` (kh0) and the accent voices
+    ``es-ES``, ``it-IT``, ``fr-FR`` and ``de-DE``, which read English words from their respellings
+    (:func:`respell`; the rendering's parameters give the text as ``spoken_as``), 16 kHz. Speed sets the rate
     property (percent), pitch the pitch property (percent; it moves F0 and keeps duration and spectral
     envelope); a pitch factor outside 0.5-2 is rendered at the nearest limit and the rest shifted by sox.
     Pico reports no phone timings: renderings have no phones, so synth-phones never uses this engine.
@@ -727,7 +780,7 @@ class PicoEngine(SpeechEngine):
 
     def check(self) -> None:
         ttspico = _import_ttspico()
-        for language in PICO_VOICES:
+        for language in (*PICO_VOICES, *PICO_ACCENT_VOICES):
             try:
                 ttspico.TtsEngine(language)
             except RuntimeError as e:
@@ -744,7 +797,7 @@ class PicoEngine(SpeechEngine):
             return "unknown"
 
     def voices(self) -> list[str]:
-        return list(PICO_VOICES)
+        return [*PICO_VOICES, *PICO_ACCENT_VOICES]
 
     def _engine(self, voice: str):
         state = PicoEngine._state
@@ -763,25 +816,31 @@ class PicoEngine(SpeechEngine):
             cls._state.clear()
 
     def synth(self, text: str, voice: str, speed: float = 1.0, pitch: float = 1.0) -> Rendering:
-        if voice not in PICO_VOICES:
-            raise EngineError(f"pico: unknown voice {voice!r} (known: {', '.join(PICO_VOICES)})")
+        if voice not in self.voices():
+            raise EngineError(f"pico: unknown voice {voice!r} (known: {', '.join(self.voices())})")
         if not PICO_SPEED_RANGE[0] <= speed <= PICO_SPEED_RANGE[1]:
             raise EngineError(f"pico: speed {speed:.3f} outside {PICO_SPEED_RANGE} (voice {voice!r})")
         rate = int(round(100 * speed))
         pico_pitch = int(round(100 * float(np.clip(pitch, *PICO_PITCH_RANGE))))
-        spoken = re.sub(r"[<>]", " ", text) + PICO_TAIL  # no markup from the text itself
+        spoken = respell(text, voice)
+        markup = re.sub(r"[<>]", " ", spoken) + PICO_TAIL  # no markup from the text itself
         with PicoEngine._lock:
             engine = self._engine(voice)
             engine.rate, engine.pitch, engine.volume = rate, pico_pitch, PICO_VOLUME
-            pcm = engine.speak(spoken)
+            pcm = engine.speak(markup)
         if not pcm:
             raise EngineError(f"pico: no audio (voice {voice!r}, text {text!r})")
         audio = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
         if not PICO_PITCH_RANGE[0] <= pitch <= PICO_PITCH_RANGE[1]:
             audio = sox_pitch(audio, PICO_SAMPLE_RATE_HZ, pitch / (pico_pitch / 100))
         parameters = {"rate": rate, "pitch": round(pitch, 4), "pico_pitch": pico_pitch, "volume": PICO_VOLUME}
+        if spoken != text:
+            parameters["spoken_as"] = spoken
         return Rendering(audio, PICO_SAMPLE_RATE_HZ, [], None, self.name, voice, text, parameters)
 
+
+# accent voice (festival or Pico) -> the respelling table it reads (`respell`)
+ACCENT_RESPELLINGS = {**dict.fromkeys(FESTIVAL_ACCENT_VOICES, ROMANCE_RESPELLINGS), **PICO_ACCENT_VOICES}
 
 ENGINES = {
     "espeak-ng": EspeakEngine,
