@@ -40,8 +40,9 @@ def test_smoke_run_writes_metrics_for_three_models(smoke_run):
     assert (metrics["params_ssn"], metrics["params_bn"], metrics["params_bn_wide"]) == (9232, 7760, 9149)
     assert result["claims"] == []  # K1-K3 are registered for quick and full only
     assert any("offline corpus" in n for n in result["notes"])
-    assert len(result["tables"]) == 3 and "_unknown_" in result["tables"][1]
+    assert len(result["tables"]) == 4 and "_unknown_" in result["tables"][1]
     assert "per held-out voice" in result["tables"][2]  # smoke has no real/ digits: no confusion row
+    assert "per held-out voice and class, BC-ResNet-1, BatchNorm" in result["tables"][3]
     assert (smoke_run / "plots" / "accuracy.png").stat().st_size > 0
     assert {p.name for p in (smoke_run / "stages").iterdir()} == {
         "ssn-seed0.json",

@@ -10,6 +10,7 @@ from devicelab.audio.augment import BackgroundNoiseMixer
 from devicelab.audio.features import LogMel
 from devicelab.core.config import ConfigError, resolve_config
 from devicelab.core.stages import plan_stages
+from devicelab.data.datasets.speech_commands import LABELS_12
 from devicelab.methods.kws_ssn.config import KwsSsnConfig
 from devicelab.methods.kws_ssn.data import ClipSet, KwsTask, clip_voices
 from devicelab.methods.kws_ssn.experiment import CLAIMS
@@ -26,7 +27,7 @@ from devicelab.methods.kws_ssn.recipe import (
     use_specaugment,
     warmup_cosine_lr,
 )
-from devicelab.methods.kws_ssn.report import real_confusion_table, voice_table
+from devicelab.methods.kws_ssn.report import real_confusion_table, voice_class_table, voice_table
 from devicelab.methods.kws_ssn.vtlp import VtlpLogMel, triangular_filterbank, warp_frequencies
 from devicelab.nn.utils import count_parameters
 
@@ -216,3 +217,16 @@ def test_test_voices_come_from_speakers_csv_and_group_the_per_clip_scores(tmp_pa
         {"bn": [{"test_correct": [0.0, 100.0, 100.0]}, {"test_correct": [100.0, 100.0, 0.0]}]}, voices
     )
     assert "| flite slt | 1 | 50.0 |" in table and "| espeak-ng f3 | 1 | 100.0 |" in table
+    per_class = voice_class_table(
+        {
+            "ssn": [{"test_correct": [100.0, 100.0, 100.0]}],
+            "bn": [{"test_correct": [0.0, 100.0, 100.0]}, {"test_correct": [100.0, 100.0, 0.0]}],
+        },
+        voices,
+        [LABELS_12.index("yes"), LABELS_12.index("no"), 0],
+    )
+    lines = per_class.splitlines()
+    assert "BatchNorm" in lines[0] and not any(line.startswith("| _silence_") for line in lines)
+    slt = next(line for line in lines if line.startswith("| flite slt"))
+    cells = [c.strip() for c in slt.strip("|").split("|")]
+    assert cells[1 + LABELS_12.index("yes")] == "50" and cells[1 + LABELS_12.index("no")] == "–"

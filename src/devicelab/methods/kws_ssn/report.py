@@ -85,6 +85,8 @@ def add_tables(
     ctx.add_table("Per-class test accuracy % (mean over seeds)\n\n" + markdown_table(per_class))
     if task.test_voices and all("test_correct" in r for runs in groups.values() for r in runs):
         ctx.add_table(voice_table(groups, task.test_voices))
+        labels = [int(y) for y in task.test.labels]
+        ctx.add_table(voice_class_table(groups, task.test_voices, labels))
     if task.real is not None and all("real_pred" in r for runs in groups.values() for r in runs):
         ctx.add_table(real_confusion_table(groups, task))
 
@@ -101,6 +103,30 @@ def voice_table(groups: Mapping[str, list[dict[str, Any]]], voices: list[str]) -
             row[_describe(key)] = f"{statistics.fmean(per_seed):.1f}"
         rows.append(row)
     return "Test accuracy % per held-out voice (mean over seeds)\n\n" + markdown_table(rows)
+
+
+def voice_class_table(
+    groups: Mapping[str, list[dict[str, Any]]], voices: list[str], labels: list[int], model: str = "bn"
+) -> str:
+    """Test accuracy per held-out voice and class for one model (the floor's BatchNorm model when it ran, else
+    the first), mean over seeds: which words of which voice keep the test split below validation."""
+    key = model if model in groups else next(iter(groups))
+    runs = groups[key]
+    rows = []
+    for voice in sorted(set(voices) - {"_silence_"}):
+        row: dict[str, Any] = {"test voice": voice}
+        for c, label in enumerate(LABELS_12):
+            idx = [i for i, (v, y) in enumerate(zip(voices, labels)) if v == voice and y == c]
+            row[label] = (
+                f"{statistics.fmean(statistics.fmean(r['test_correct'][i] for i in idx) for r in runs):.0f}"
+                if idx
+                else "–"
+            )
+        rows.append(row)
+    return (
+        f"Test accuracy % per held-out voice and class, {_describe(key)} (mean over seeds)\n\n"
+        + markdown_table(rows)
+    )
 
 
 def real_confusion_table(groups: Mapping[str, list[dict[str, Any]]], task: KwsTask) -> str:
