@@ -11,7 +11,15 @@ import soundfile as sf
 from scipy.signal import butter, sosfilt
 
 from devicelab.data.corpora import build_corpus
-from devicelab.data.corpora.game_events import PROFILES, deal_pools, desed_annotations, import_scaper
+from devicelab.data.corpora.game_events import (
+    MORE_EVENTS,
+    PROFILES,
+    QUICK_EVENTS,
+    deal_pools,
+    desed_annotations,
+    import_scaper,
+    sources,
+)
 from devicelab.data.datasets.desed import DESED
 
 
@@ -142,3 +150,17 @@ def test_domain_gap_off_mixes_every_subset_the_synthetic_way(tmp_path: Path) -> 
     assert manifest["domain_gap"] is False and manifest["extras"] == ["domain-gap-off"]
     provenance = (root / "provenance.csv").read_text().splitlines()[1:]
     assert provenance and all(",synthetic," in line and "/background/noise/" in line for line in provenance)
+
+
+def test_more_sources_adds_packages_only_when_asked() -> None:
+    plain, more = sources("quick", ()), sources("quick", ("more-sources",))
+    added = {"lugaru-data", "scorched3d-data", "wesnoth-1.16-data", "btanks-data", "tuxmath-data"}
+    assert not added & set(plain) and added | {"heroes-sound-effects"} <= set(more)
+    assert set(plain) < set(more)
+    # every added source is for a class the quick sources already have, never a new class
+    assert set(MORE_EVENTS) <= set(QUICK_EVENTS)
+
+
+def test_an_unknown_extra_is_refused_naming_the_valid_ones(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown extra.*more-sorces.*valid: domain-gap-off, more-sources"):
+        build_corpus("game-events", "smoke", root=tmp_path, extras=("more-sorces",), log=lambda *_: None)

@@ -133,6 +133,36 @@ QUICK_EVENTS: dict[str, list[SourceGlob]] = {
         _mg("techs/megapack/commondata/sounds/technician_build*.wav"),
     ],
 }
+LUGARU = "usr/share/games/lugaru/Sounds"
+SCORCHED = "usr/share/games/scorched3d/data/globalmods/none/data/wav"  # the GPL-2+ mod only (not apoc/)
+WESNOTH = "usr/share/games/wesnoth/1.16/data/core/sounds"
+BTANKS = "usr/share/games/btanks/data/sounds"
+# --extras more-sources: recorded sources from six more packages for the classes with the fewest recordings
+# (docs/corpora/sound.md, "More recorded sources per class"); appended to QUICK_EVENTS, so every pool changes
+MORE_EVENTS: dict[str, list[SourceGlob]] = {
+    "Alarm_bell": [
+        SourceGlob("heroes-sound-effects", "usr/share/games/heroes/sfx/clock0*.wav"),
+        SourceGlob("tuxmath-data", "usr/share/tuxmath/sounds/towerclock.wav"),
+        SourceGlob("tuxmath-data", "usr/share/tuxmath/sounds/alarm.wav"),
+    ],
+    "Canine": [
+        *(SourceGlob("lugaru-data", f"{LUGARU}/{name}*.ogg") for name in ("Bark", "Growl", "Snarl")),
+        SourceGlob("scorched3d-data", f"{SCORCHED}/misc/wolf.wav"),
+        SourceGlob("wesnoth-1.16-data", f"{WESNOTH}/wolf-*.ogg"),
+    ],
+    "Explosion": [
+        *(
+            SourceGlob("scorched3d-data", f"{SCORCHED}/explosions/{size}.wav")
+            for size in ("small", "medium", "large", "xlarge", "tank")
+        ),
+        *(
+            SourceGlob("btanks-data", f"{BTANKS}/{name}.ogg")
+            for name in ("building-explosion*", "vehicle-explosion*", "explosion", "nuke-explosion")
+        ),
+        SourceGlob("tuxmath-data", "usr/share/tuxmath/sounds/explosion.wav"),
+    ],
+    "Shout": [SourceGlob("wesnoth-1.16-data", f"{WESNOTH}/{kind}-*.ogg") for kind in ("human", "dwarf")],
+}
 # Speech, real pools: the Asterisk persons of synth-speakers (en_US and es_MX Allison are one person)
 SPEECH_PERSONS = {
     "allison": ("asterisk-core-sounds-en-wav", f"{ASTERISK}/en_US_f_Allison/*.wav"),
@@ -195,6 +225,7 @@ class EventsParams:
     speech_prompts_per_person: int = 40
     tts_sentences: int = 30
     domain_gap: bool = True
+    more_sources: bool = False  # --extras more-sources: MORE_EVENTS join the quick sources
     procedural: bool = False  # smoke: generated events and beds, no download
     procedural_recordings: int = 4
 
@@ -532,7 +563,10 @@ def stage_banks(ctx: BuildContext, params: EventsParams, bank: Path) -> tuple[di
         persons: dict[str, list[Recording]] = {}
         sources = events.sources
     else:
-        table = dict(QUICK_EVENTS)
+        table = {label: list(globs) for label, globs in QUICK_EVENTS.items()}
+        if params.more_sources:
+            for label, globs in MORE_EVENTS.items():
+                table[label] += globs
         table.update({f"bed:{s}": globs for s, globs in QUICK_BEDS.items()})
         loaded = load_recordings(ctx.fetcher, table, min_seconds=0.1, trim=False)
         events = SourceSet({k: v for k, v in loaded.recordings.items() if not k.startswith("bed:")})
@@ -692,10 +726,18 @@ def _write_metadata(out: Path, records: list[dict[str, Any]], params: EventsPara
     return counts
 
 
+EXTRAS = ("domain-gap-off", "more-sources")
+
+
 def build(ctx: BuildContext) -> dict[str, Any]:
+    unknown = [e for e in ctx.extras if e not in EXTRAS]
+    if unknown:
+        raise ValueError(f"game-events: unknown extra(s) {', '.join(unknown)}; valid: {', '.join(EXTRAS)}")
     params = PROFILES[ctx.profile]
     if "domain-gap-off" in ctx.extras:
         params = replace(params, domain_gap=False)
+    if "more-sources" in ctx.extras:
+        params = replace(params, more_sources=True)
     bank = ctx.out / "bank"
     index, fields = stage_banks(ctx, params, bank)
     plans = []
@@ -750,7 +792,12 @@ def sources(profile: str, extras: tuple[str, ...]) -> list[str]:
     params = PROFILES[profile]
     if params.procedural:
         return []
-    names = {g.package for globs in (*QUICK_EVENTS.values(), *QUICK_BEDS.values()) for g in globs}
+    tables = (
+        *QUICK_EVENTS.values(),
+        *QUICK_BEDS.values(),
+        *(MORE_EVENTS.values() if "more-sources" in extras else ()),
+    )
+    names = {g.package for globs in tables for g in globs}
     names |= {package for package, _ in SPEECH_PERSONS.values()}
     return sorted(names)
 
